@@ -1,0 +1,994 @@
+/* Connection: one socket to one Redis server, with redis-py's handshake and encoding.
+ *
+ * A connection is used by one thread at a time (the pool hands it out). Every failure
+ * other than an error reply closes the socket, so a connection that broke in the
+ * middle of a command is never used again as it was. */
+#include "connection.h"
+
+#include <structmember.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#define RECV_BUFFER_SIZE (64 * 1024)
+#define KEEP_WRITE_BUFFER (1024 * 1024)   /* larger buffers are freed after use */
+
+int
+sf_conn_check(sf_state *st, PyObject *obj)
+{
+    return PyObject_TypeCheck(obj, st->ConnectionType);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+void
+sf_conn_disconnect(sf_conn *c)
+{
+    if (c->fd >= 0) {
+        sf_sock_close(c->fd);
+        c->fd = -1;
+    }
+    if (c->reader != NULL) {
+        sf_reader_free(c->reader);
+        c->reader = NULL;
+    }
+    Py_CLEAR(c->reader_ctx.pending_exc);
+    if (c->wbuf.cap > KEEP_WRITE_BUFFER)
+        sf_buf_free(&c->wbuf);
+    c->wbuf.len = 0;
+}
+
+static PyObject *read_reply(sf_conn *c);
+
+/* Append one command given as C values (for the handshake). */
+static int
+append_command(sf_conn *c, Py_ssize_t n, PyObject **args)
+{
+    return sf_encode_command(c->st, &c->wbuf, &c->encoder, args, n);
+}
+
+static int
+ok_reply(sf_state *st, PyObject *reply)
+{
+    if (PyBytes_Check(reply))
+        return PyBytes_GET_SIZE(reply) == 2 && memcmp(PyBytes_AS_STRING(reply), "OK", 2) == 0;
+    if (PyUnicode_Check(reply))
+        return PyUnicode_CompareWithASCIIString(reply, "OK") == 0;
+    return 0;
+}
+
+/* The user and password to AUTH with, from credential_provider or the options. */
+static int
+get_credentials(sf_conn *c, PyObject **user, PyObject **password)
+{
+    *user = *password = NULL;
+    if (c->credential_provider != Py_None) {
+        PyObject *creds = PyObject_CallMethod(c->credential_provider, "get_credentials", NULL);
+        if (creds == NULL)
+            return -1;
+        PyObject *seq = PySequence_Tuple(creds);
+        Py_DECREF(creds);
+        if (seq == NULL)
+            return -1;
+        Py_ssize_t n = PyTuple_GET_SIZE(seq);
+        if (n == 1) {
+            *password = Py_NewRef(PyTuple_GET_ITEM(seq, 0));
+        }
+        else if (n == 2) {
+            *user = Py_NewRef(PyTuple_GET_ITEM(seq, 0));
+            *password = Py_NewRef(PyTuple_GET_ITEM(seq, 1));
+        }
+        else {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError,
+                            "get_credentials() must return (password,) or (username, password)");
+            return -1;
+        }
+        Py_DECREF(seq);
+        return 0;
+    }
+    if (c->password != Py_None) {
+        *password = Py_NewRef(c->password);
+        if (c->username != Py_None)
+            *user = Py_NewRef(c->username);
+    }
+    return 0;
+}
+
+/* AUTH, CLIENT SETNAME and SELECT in one round trip. */
+static int
+handshake(sf_conn *c)
+{
+    enum { AUTH, SETNAME, SELECT };
+    int sent[3];
+    int count = 0;
+    PyObject *user = NULL, *password = NULL;
+    c->wbuf.len = 0;
+    if (get_credentials(c, &user, &password) < 0)
+        return -1;
+    if (password != NULL) {
+        PyObject *args[3];
+        Py_ssize_t n = 0;
+        args[n++] = c->st->str_AUTH;
+        if (user != NULL && user != Py_None)
+            args[n++] = user;
+        args[n++] = password;
+        int r = append_command(c, n, args);
+        Py_XDECREF(user);
+        Py_DECREF(password);
+        if (r < 0)
+            return -1;
+        sent[count++] = AUTH;
+    }
+    else {
+        Py_XDECREF(user);
+    }
+    if (c->client_name != Py_None) {
+        PyObject *args[] = {c->st->str_CLIENT_SETNAME, c->client_name};
+        if (append_command(c, 2, args) < 0)
+            return -1;
+        sent[count++] = SETNAME;
+    }
+    if (c->db != 0) {
+        PyObject *db = PyLong_FromLong(c->db);
+        if (db == NULL)
+            return -1;
+        PyObject *args[] = {c->st->str_SELECT, db};
+        int r = append_command(c, 2, args);
+        Py_DECREF(db);
+        if (r < 0)
+            return -1;
+        sent[count++] = SELECT;
+    }
+    if (count == 0)
+        return 0;
+    if (sf_sock_send_all(c->st, c->fd, c->wbuf.data, c->wbuf.len, c->socket_timeout) < 0)
+        return -1;
+    c->reader_ctx.decode = 0;
+    PyObject *first_error = NULL;
+    for (int i = 0; i < count; i++) {
+        PyObject *reply = read_reply(c);
+        if (reply == NULL) {
+            Py_XDECREF(first_error);
+            return -1;
+        }
+        if (first_error == NULL) {
+            if (PyExceptionInstance_Check(reply)) {
+                first_error = Py_NewRef(reply);
+            }
+            else if (!ok_reply(c->st, reply)) {
+                if (sent[i] == AUTH)
+                    first_error = PyObject_CallFunction(c->st->AuthenticationError, "s",
+                                                        "Invalid Username or Password");
+                else if (sent[i] == SETNAME)
+                    first_error = PyObject_CallFunction(c->st->ConnectionError, "s",
+                                                        "Error setting client name");
+                else
+                    first_error = PyObject_CallFunction(c->st->ConnectionError, "s",
+                                                        "Invalid Database");
+                if (first_error == NULL) {
+                    Py_DECREF(reply);
+                    return -1;
+                }
+            }
+        }
+        Py_DECREF(reply);
+    }
+    if (first_error != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(first_error), first_error);
+        Py_DECREF(first_error);
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the socket to the address in host/port (or the unix socket). */
+static int
+open_socket(sf_conn *c)
+{
+    int fd;
+    if (c->unix_socket_path != Py_None) {
+        const char *path = PyUnicode_AsUTF8(c->unix_socket_path);
+        if (path == NULL)
+            return -1;
+        fd = sf_sock_connect_unix(c->st, path, c->connect_timeout, c->socket_timeout);
+    }
+    else {
+        const char *host = PyUnicode_AsUTF8(c->host);
+        if (host == NULL)
+            return -1;
+        fd = sf_sock_connect_tcp(c->st, host, c->port, c->connect_timeout, c->socket_timeout,
+                                 &c->keepalive);
+    }
+    if (fd < 0)
+        return -1;
+    c->fd = fd;
+    return 0;
+}
+
+static int
+set_address(sf_conn *c, PyObject *address)
+{
+    PyObject *host, *port;
+    if (!PyArg_ParseTuple(address, "OO;an address is a (host, port) pair", &host, &port))
+        return -1;
+    if (!PyUnicode_Check(host)) {
+        PyErr_SetString(PyExc_TypeError, "host must be a str");
+        return -1;
+    }
+    long p = PyLong_AsLong(port);
+    if (p == -1 && PyErr_Occurred())
+        return -1;
+    if (p < 0 || p > 65535) {
+        PyErr_Format(PyExc_ValueError, "invalid port %ld", p);
+        return -1;
+    }
+    Py_SETREF(c->host, Py_NewRef(host));
+    c->port = (int)p;
+    return 0;
+}
+
+/* Connect to the address(es) the provider gives, in order, until one works.
+ * The provider raises (e.g. SlaveNotFoundError) when it runs out. */
+static int
+open_from_provider(sf_conn *c)
+{
+    PyObject *addresses = PyObject_CallNoArgs(c->address_provider);
+    if (addresses == NULL)
+        return -1;
+    PyObject *it = PyObject_GetIter(addresses);
+    Py_DECREF(addresses);
+    if (it == NULL)
+        return -1;
+    PyObject *address;
+    while ((address = PyIter_Next(it)) != NULL) {
+        int r = set_address(c, address);
+        Py_DECREF(address);
+        if (r == 0)
+            r = open_socket(c);
+        if (r == 0) {
+            Py_DECREF(it);
+            return 0;
+        }
+        if (!PyErr_ExceptionMatches(c->st->ConnectionError)) {
+            Py_DECREF(it);
+            return -1;
+        }
+        PyErr_Clear();     /* try the next address */
+    }
+    Py_DECREF(it);
+    if (!PyErr_Occurred())
+        PyErr_SetString(c->st->ConnectionError, "no address to connect to");
+    return -1;
+}
+
+int
+sf_conn_ensure(sf_conn *c)
+{
+    if (c->fd >= 0) {
+        if (c->fork_generation == sf_fork_generation)
+            return 0;
+        /* Inherited from the parent process: drop our copy without a word on it. */
+        sf_conn_disconnect(c);
+    }
+    if (c->rbuf == NULL) {
+        c->rbuf = PyMem_Malloc(RECV_BUFFER_SIZE);
+        if (c->rbuf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->rbuf_size = RECV_BUFFER_SIZE;
+    }
+    c->reader = sf_reader_new(&c->reader_ctx);
+    if (c->reader == NULL)
+        return -1;
+    int r = c->address_provider != Py_None ? open_from_provider(c) : open_socket(c);
+    if (r == 0)
+        r = handshake(c);
+    if (r < 0) {
+        sf_conn_disconnect(c);
+        return -1;
+    }
+    c->fork_generation = sf_fork_generation;
+    c->pid = (long)getpid();
+    if (c->health_check_interval > 0)
+        c->next_health_check = sf_monotonic() + c->health_check_interval;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- I/O */
+
+/* Read one reply; error replies come back as exception instances. On any failure
+ * (socket, protocol, decoding) the connection is closed and NULL returned. */
+static PyObject *
+read_reply(sf_conn *c)
+{
+    for (;;) {
+        PyObject *reply;
+        int r = sf_reader_next(c->reader, &reply);
+        if (r == 1)
+            return reply;
+        if (r < 0)
+            break;
+        Py_ssize_t n = sf_sock_recv(c->st, c->fd, c->rbuf, c->rbuf_size, c->socket_timeout);
+        if (n < 0)
+            break;
+        if (redisReaderFeed(c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
+            PyErr_NoMemory();
+            break;
+        }
+    }
+    sf_conn_disconnect(c);
+    return NULL;
+}
+
+static int
+send_buffer(sf_conn *c)
+{
+    if (sf_sock_send_all(c->st, c->fd, c->wbuf.data, c->wbuf.len, c->socket_timeout) < 0) {
+        sf_conn_disconnect(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+raise_reply_error(PyObject *exc)
+{
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+}
+
+/* PING if the connection sat idle longer than health_check_interval; on failure
+ * reconnect once and PING again. */
+static int
+health_check(sf_conn *c)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sf_conn_ensure(c) < 0)
+            return -1;
+        PyObject *ping = c->st->str_PING;
+        c->wbuf.len = 0;
+        if (append_command(c, 1, &ping) < 0)
+            return -1;
+        if (send_buffer(c) == 0) {
+            c->reader_ctx.decode = 0;
+            PyObject *reply = read_reply(c);
+            if (reply != NULL) {
+                int good = PyBytes_Check(reply) && PyBytes_GET_SIZE(reply) == 4
+                           && memcmp(PyBytes_AS_STRING(reply), "PONG", 4) == 0;
+                Py_DECREF(reply);
+                if (good)
+                    return 0;
+                sf_conn_disconnect(c);
+                PyErr_SetString(c->st->ConnectionError, "Bad response from PING health check");
+            }
+        }
+        if (attempt == 1 || !(PyErr_ExceptionMatches(c->st->ConnectionError)
+                              || PyErr_ExceptionMatches(c->st->TimeoutError)))
+            return -1;
+        PyErr_Clear();
+    }
+    return -1;
+}
+
+static int
+prepare(sf_conn *c)
+{
+    if (sf_conn_ensure(c) < 0)
+        return -1;
+    if (c->health_check_interval > 0 && sf_monotonic() > c->next_health_check)
+        return health_check(c);
+    return 0;
+}
+
+static void
+touched(sf_conn *c)
+{
+    if (c->health_check_interval > 0)
+        c->next_health_check = sf_monotonic() + c->health_check_interval;
+}
+
+PyObject *
+sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_decode)
+{
+    if (prepare(c) < 0)
+        return NULL;
+    c->wbuf.len = 0;
+    if (sf_encode_command(c->st, &c->wbuf, &c->encoder, args, nargs) < 0)
+        return NULL;
+    if (send_buffer(c) < 0)
+        return NULL;
+    c->reader_ctx.decode = c->decode_responses && !never_decode;
+    PyObject *reply = read_reply(c);
+    if (reply == NULL)
+        return NULL;
+    touched(c);
+    if (PyExceptionInstance_Check(reply)) {
+        raise_reply_error(reply);
+        Py_DECREF(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static int
+encode_many(sf_conn *c, PyObject *commands, Py_ssize_t *count)
+{
+    PyObject *seq = PySequence_Fast(commands, "commands must be a sequence of tuples");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    c->wbuf.len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *cmd = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(cmd)) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_TypeError, "each command must be a tuple of arguments");
+            return -1;
+        }
+        if (sf_encode_command(c->st, &c->wbuf, &c->encoder, &PyTuple_GET_ITEM(cmd, 0),
+                              PyTuple_GET_SIZE(cmd)) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    *count = n;
+    return 0;
+}
+
+PyObject *
+sf_conn_execute_many(sf_conn *c, PyObject *commands, int never_decode)
+{
+    Py_ssize_t n;
+    if (prepare(c) < 0)
+        return NULL;
+    if (encode_many(c, commands, &n) < 0)
+        return NULL;
+    PyObject *replies = PyList_New(n);
+    if (replies == NULL)
+        return NULL;
+    if (n == 0)
+        return replies;
+    if (send_buffer(c) < 0) {
+        Py_DECREF(replies);
+        return NULL;
+    }
+    c->reader_ctx.decode = c->decode_responses && !never_decode;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *reply = read_reply(c);
+        if (reply == NULL) {
+            Py_DECREF(replies);
+            return NULL;
+        }
+        PyList_SET_ITEM(replies, i, reply);
+    }
+    touched(c);
+    return replies;
+}
+
+/* ---------------------------------------------------------------- Python API */
+
+static int
+parse_timeout(PyObject *obj, double *out, const char *name)
+{
+    if (obj == NULL || obj == Py_None) {
+        *out = SF_NO_TIMEOUT;
+        return 0;
+    }
+    double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v != v) {
+        PyErr_Format(PyExc_ValueError, "%s must be a non-negative number or None", name);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+str_or_none(PyObject *obj, const char *name)
+{
+    if (obj == Py_None || PyUnicode_Check(obj) || PyBytes_Check(obj))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s must be str, bytes or None, not %.100s", name,
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static int
+conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {
+        "host", "port", "db", "username", "password", "client_name", "socket_timeout",
+        "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
+        "encoding", "encoding_errors", "decode_responses", "health_check_interval",
+        "unix_socket_path", "retry", "credential_provider", "address_provider", NULL};
+    PyObject *host = NULL, *username = Py_None, *password = Py_None, *client_name = Py_None;
+    PyObject *socket_timeout = Py_None, *connect_timeout = Py_None, *ka_options = Py_None;
+    PyObject *encoding = NULL, *errors = NULL, *unix_path = Py_None, *retry = Py_None;
+    PyObject *cred = Py_None, *provider = Py_None;
+    int port = 6379, keepalive = 0, decode = 0;
+    long db = 0;
+    double hci = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$UilOOOOOpOUUpdOOOO:Connection", kwlist,
+                                     &host, &port, &db, &username, &password, &client_name,
+                                     &socket_timeout, &connect_timeout, &keepalive,
+                                     &ka_options, &encoding, &errors, &decode, &hci,
+                                     &unix_path, &retry, &cred, &provider))
+        return -1;
+    if (str_or_none(username, "username") < 0 || str_or_none(password, "password") < 0
+        || str_or_none(client_name, "client_name") < 0)
+        return -1;
+    if (unix_path != Py_None && !PyUnicode_Check(unix_path)) {
+        PyErr_SetString(PyExc_TypeError, "unix_socket_path must be a str or None");
+        return -1;
+    }
+    if (ka_options != Py_None && !PyDict_Check(ka_options)) {
+        PyErr_SetString(PyExc_TypeError, "socket_keepalive_options must be a dict or None");
+        return -1;
+    }
+    if (port < 0 || port > 65535) {
+        PyErr_Format(PyExc_ValueError, "invalid port %d", port);
+        return -1;
+    }
+    if (db < 0) {
+        PyErr_SetString(PyExc_ValueError, "db must be a non-negative int");
+        return -1;
+    }
+    if (provider != Py_None && !PyCallable_Check(provider)) {
+        PyErr_SetString(PyExc_TypeError, "address_provider must be callable");
+        return -1;
+    }
+    if (parse_timeout(socket_timeout, &self->socket_timeout, "socket_timeout") < 0
+        || parse_timeout(connect_timeout, &self->connect_timeout, "socket_connect_timeout") < 0)
+        return -1;
+    if (hci < 0 || hci != hci) {
+        PyErr_SetString(PyExc_ValueError, "health_check_interval must be >= 0");
+        return -1;
+    }
+    sf_state *st = self->st;
+    if (host == NULL)
+        host = st->str_localhost;
+    if (encoding == NULL)
+        encoding = st->str_utf8;
+    if (errors == NULL)
+        errors = st->str_strict;
+
+    /* Check the codec and error handler now rather than on first use. */
+    PyObject *probe = PyUnicode_AsEncodedString(st->str_OK, PyUnicode_AsUTF8(encoding),
+                                                PyUnicode_AsUTF8(errors));
+    if (probe == NULL)
+        return -1;
+    Py_DECREF(probe);
+
+    sf_conn_disconnect(self);
+    Py_XSETREF(self->host, Py_NewRef(host));
+    self->port = port;
+    self->db = db;
+    Py_XSETREF(self->username, Py_NewRef(username));
+    Py_XSETREF(self->password, Py_NewRef(password));
+    Py_XSETREF(self->client_name, Py_NewRef(client_name));
+    Py_XSETREF(self->unix_socket_path, Py_NewRef(unix_path));
+    Py_XSETREF(self->retry, Py_NewRef(retry));
+    Py_XSETREF(self->credential_provider, Py_NewRef(cred));
+    Py_XSETREF(self->address_provider, Py_NewRef(provider));
+    self->keepalive.enabled = keepalive;
+    Py_XSETREF(self->keepalive.options, Py_NewRef(ka_options));
+    self->health_check_interval = hci;
+    Py_XSETREF(self->encoding, Py_NewRef(encoding));
+    Py_XSETREF(self->encoding_errors, Py_NewRef(errors));
+    self->decode_responses = decode;
+
+    const char *enc = PyUnicode_AsUTF8(encoding);
+    const char *err = PyUnicode_AsUTF8(errors);
+    if (enc == NULL || err == NULL)
+        return -1;
+    int utf8 = (strcmp(enc, "utf-8") == 0 || strcmp(enc, "utf8") == 0
+                || strcmp(enc, "UTF-8") == 0 || strcmp(enc, "UTF8") == 0);
+    int strict_utf8 = utf8 && strcmp(err, "strict") == 0;
+    self->encoder.encoding = self->encoding;
+    self->encoder.errors = self->encoding_errors;
+    self->encoder.utf8_strict = strict_utf8;
+    self->reader_ctx.st = st;
+    self->reader_ctx.encoding = self->encoding;
+    self->reader_ctx.errors = self->encoding_errors;
+    self->reader_ctx.utf8_strict = strict_utf8;
+    return 0;
+}
+
+static PyObject *
+conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    sf_conn *self = (sf_conn *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->st = sf_state_from_type(type);
+    if (self->st == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->fd = -1;
+    self->port = 6379;
+    self->socket_timeout = self->connect_timeout = SF_NO_TIMEOUT;
+    self->host = Py_NewRef(self->st->str_localhost);
+    self->username = Py_NewRef(Py_None);
+    self->password = Py_NewRef(Py_None);
+    self->client_name = Py_NewRef(Py_None);
+    self->unix_socket_path = Py_NewRef(Py_None);
+    self->retry = Py_NewRef(Py_None);
+    self->credential_provider = Py_NewRef(Py_None);
+    self->address_provider = Py_NewRef(Py_None);
+    self->keepalive.options = Py_NewRef(Py_None);
+    self->encoding = Py_NewRef(self->st->str_utf8);
+    self->encoding_errors = Py_NewRef(self->st->str_strict);
+    self->encoder.encoding = self->encoding;
+    self->encoder.errors = self->encoding_errors;
+    self->encoder.utf8_strict = 1;
+    self->reader_ctx.st = self->st;
+    self->reader_ctx.encoding = self->encoding;
+    self->reader_ctx.errors = self->encoding_errors;
+    self->reader_ctx.utf8_strict = 1;
+    return (PyObject *)self;
+}
+
+static int
+conn_traverse(sf_conn *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->retry);
+    Py_VISIT(self->credential_provider);
+    Py_VISIT(self->address_provider);
+    Py_VISIT(self->keepalive.options);
+    return 0;
+}
+
+static int
+conn_clear(sf_conn *self)
+{
+    Py_CLEAR(self->retry);
+    Py_CLEAR(self->credential_provider);
+    Py_CLEAR(self->address_provider);
+    Py_CLEAR(self->keepalive.options);
+    return 0;
+}
+
+static void
+conn_dealloc(sf_conn *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    sf_conn_disconnect(self);
+    sf_buf_free(&self->wbuf);
+    PyMem_Free(self->rbuf);
+    conn_clear(self);
+    Py_CLEAR(self->host);
+    Py_CLEAR(self->username);
+    Py_CLEAR(self->password);
+    Py_CLEAR(self->client_name);
+    Py_CLEAR(self->unix_socket_path);
+    Py_CLEAR(self->encoding);
+    Py_CLEAR(self->encoding_errors);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+conn_connect(sf_conn *self, PyObject *unused)
+{
+    if (sf_conn_ensure(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_disconnect_py(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    /* accepts and ignores redis-py's *args (e.g. error) */
+    sf_conn_disconnect(self);
+    Py_RETURN_NONE;
+}
+
+static int
+never_decode_kw(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int *never_decode)
+{
+    *never_decode = 0;
+    if (kwnames == NULL)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+        if (k == NULL)
+            return -1;
+        if (strcmp(k, "never_decode") == 0 || strcmp(k, "disable_decoding") == 0) {
+            int v = PyObject_IsTrue(args[nargs + i]);
+            if (v < 0)
+                return -1;
+            *never_decode = v;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "unexpected keyword argument '%s'", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+conn_execute_py(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int never_decode;
+    if (never_decode_kw(args, nargs, kwnames, &never_decode) < 0)
+        return NULL;
+    return sf_conn_execute(self, args, nargs, never_decode);
+}
+
+static PyObject *
+conn_execute_many_py(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int never_decode;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "execute_many() takes one sequence of commands");
+        return NULL;
+    }
+    if (never_decode_kw(args, nargs, kwnames, &never_decode) < 0)
+        return NULL;
+    return sf_conn_execute_many(self, args[0], never_decode);
+}
+
+static PyObject *
+conn_send_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    /* redis-py accepts check_health=...; keywords are accepted and ignored */
+    if (prepare(self) < 0)
+        return NULL;
+    self->wbuf.len = 0;
+    if (sf_encode_command(self->st, &self->wbuf, &self->encoder, args, nargs) < 0)
+        return NULL;
+    if (send_buffer(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "send_packed_command() needs the data to send");
+        return NULL;
+    }
+    if (sf_conn_ensure(self) < 0)
+        return NULL;
+    PyObject *items = PyList_Check(args[0]) || PyTuple_Check(args[0])
+                          ? Py_NewRef(args[0]) : PyTuple_Pack(1, args[0]);
+    if (items == NULL)
+        return NULL;
+    PyObject *seq = PySequence_Fast(items, "data must be bytes or a sequence of bytes");
+    Py_DECREF(items);
+    if (seq == NULL)
+        return NULL;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &view, PyBUF_SIMPLE) < 0) {
+            rc = -1;
+            break;
+        }
+        rc = sf_sock_send_all(self->st, self->fd, view.buf, (size_t)view.len,
+                              self->socket_timeout);
+        PyBuffer_Release(&view);
+        if (rc < 0)
+            sf_conn_disconnect(self);
+    }
+    Py_DECREF(seq);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_read_response(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int never_decode = 0;
+    if (nargs >= 1) {
+        never_decode = PyObject_IsTrue(args[0]);
+        if (never_decode < 0)
+            return NULL;
+    }
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i),
+                                                 "disable_decoding") == 0) {
+                never_decode = PyObject_IsTrue(args[nargs + i]);
+                if (never_decode < 0)
+                    return NULL;
+            }
+        }
+    }
+    if (self->fd < 0) {
+        PyErr_SetString(self->st->ConnectionError, "Connection not open");
+        return NULL;
+    }
+    self->reader_ctx.decode = self->decode_responses && !never_decode;
+    PyObject *reply = read_reply(self);
+    if (reply != NULL && PyExceptionInstance_Check(reply)) {
+        raise_reply_error(reply);
+        Py_CLEAR(reply);
+    }
+    return reply;
+}
+
+static PyObject *
+conn_pack_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    sf_buf buf = {NULL, 0, 0};
+    if (sf_encode_command(self->st, &buf, &self->encoder, args, nargs) < 0) {
+        sf_buf_free(&buf);
+        return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(buf.data, (Py_ssize_t)buf.len);
+    sf_buf_free(&buf);
+    if (b == NULL)
+        return NULL;
+    PyObject *list = PyList_New(1);
+    if (list == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyList_SET_ITEM(list, 0, b);
+    return list;
+}
+
+static PyObject *
+conn_check_health(sf_conn *self, PyObject *unused)
+{
+    if (self->health_check_interval > 0 && sf_monotonic() > self->next_health_check) {
+        if (health_check(self) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_repr(sf_conn *self)
+{
+    if (self->unix_socket_path != Py_None)
+        return PyUnicode_FromFormat("<%s(path=%U,db=%ld)>", Py_TYPE(self)->tp_name,
+                                    self->unix_socket_path, self->db);
+    return PyUnicode_FromFormat("<%s(host=%U,port=%d,db=%ld)>", Py_TYPE(self)->tp_name,
+                                self->host, self->port, self->db);
+}
+
+static PyObject *
+timeout_value(double t)
+{
+    if (t < 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(t);
+}
+
+static PyObject *get_socket_timeout(sf_conn *s, void *c) { return timeout_value(s->socket_timeout); }
+static PyObject *get_connect_timeout(sf_conn *s, void *c) { return timeout_value(s->connect_timeout); }
+static PyObject *get_is_connected(sf_conn *s, void *c) { return PyBool_FromLong(s->fd >= 0); }
+static PyObject *get_pid(sf_conn *s, void *c) { return PyLong_FromLong(s->pid ? s->pid : (long)getpid()); }
+static PyObject *get_decode(sf_conn *s, void *c) { return PyBool_FromLong(s->decode_responses); }
+static PyObject *get_keepalive(sf_conn *s, void *c) { return PyBool_FromLong(s->keepalive.enabled); }
+static PyObject *get_hci(sf_conn *s, void *c) { return PyFloat_FromDouble(s->health_check_interval); }
+static PyObject *get_fileno(sf_conn *s, void *c) { return PyLong_FromLong(s->fd); }
+
+static PyObject *
+get_host(sf_conn *s, void *c)
+{
+    return Py_NewRef(s->host);
+}
+
+static int
+set_host(sf_conn *s, PyObject *v, void *c)
+{
+    if (v == NULL || !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "host must be a str");
+        return -1;
+    }
+    Py_SETREF(s->host, Py_NewRef(v));
+    return 0;
+}
+
+static PyObject *get_port(sf_conn *s, void *c) { return PyLong_FromLong(s->port); }
+
+static int
+set_port(sf_conn *s, PyObject *v, void *c)
+{
+    long p = v ? PyLong_AsLong(v) : -1;
+    if (p == -1 && PyErr_Occurred())
+        return -1;
+    if (p < 0 || p > 65535) {
+        PyErr_SetString(PyExc_ValueError, "invalid port");
+        return -1;
+    }
+    s->port = (int)p;
+    return 0;
+}
+
+static PyObject *get_retry(sf_conn *s, void *c) { return Py_NewRef(s->retry); }
+
+static int
+set_retry(sf_conn *s, PyObject *v, void *c)
+{
+    Py_XSETREF(s->retry, Py_NewRef(v ? v : Py_None));
+    return 0;
+}
+
+static PyGetSetDef conn_getset[] = {
+    {"host", (getter)get_host, (setter)set_host, "Server host name or address.", NULL},
+    {"port", (getter)get_port, (setter)set_port, "Server TCP port.", NULL},
+    {"retry", (getter)get_retry, (setter)set_retry, "The Retry policy of this connection.", NULL},
+    {"socket_timeout", (getter)get_socket_timeout, NULL, "Read/write timeout (None: none).", NULL},
+    {"socket_connect_timeout", (getter)get_connect_timeout, NULL, "Connect timeout.", NULL},
+    {"socket_keepalive", (getter)get_keepalive, NULL, "SO_KEEPALIVE on.", NULL},
+    {"health_check_interval", (getter)get_hci, NULL, "Idle seconds before a PING check.", NULL},
+    {"decode_responses", (getter)get_decode, NULL, "Replies decoded to str.", NULL},
+    {"is_connected", (getter)get_is_connected, NULL, "True while the socket is open.", NULL},
+    {"pid", (getter)get_pid, NULL, "Process that opened the socket.", NULL},
+    {"_fileno", (getter)get_fileno, NULL, "Socket descriptor, -1 when closed.", NULL},
+    {NULL},
+};
+
+static PyMemberDef conn_members[] = {
+    {"db", T_LONG, offsetof(sf_conn, db), READONLY, "Database number."},
+    {"username", T_OBJECT, offsetof(sf_conn, username), READONLY, "ACL user name."},
+    {"password", T_OBJECT, offsetof(sf_conn, password), READONLY, "Password."},
+    {"client_name", T_OBJECT, offsetof(sf_conn, client_name), READONLY, "CLIENT SETNAME value."},
+    {"encoding", T_OBJECT, offsetof(sf_conn, encoding), READONLY, "Codec for str."},
+    {"encoding_errors", T_OBJECT, offsetof(sf_conn, encoding_errors), READONLY, "Codec errors."},
+    {"unix_socket_path", T_OBJECT, offsetof(sf_conn, unix_socket_path), READONLY, "Unix socket."},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(sf_conn, weakreflist), READONLY},
+    {NULL},
+};
+
+static PyMethodDef conn_methods[] = {
+    {"connect", (PyCFunction)conn_connect, METH_NOARGS,
+     "Connect and handshake unless already connected."},
+    {"disconnect", (PyCFunction)(void (*)(void))conn_disconnect_py,
+     METH_FASTCALL | METH_KEYWORDS, "Close the socket."},
+    {"execute", (PyCFunction)(void (*)(void))conn_execute_py, METH_FASTCALL | METH_KEYWORDS,
+     "execute(*args, never_decode=False): send one command and return its reply."},
+    {"execute_many", (PyCFunction)(void (*)(void))conn_execute_many_py,
+     METH_FASTCALL | METH_KEYWORDS,
+     "execute_many(commands): send commands in one write; return all replies, error "
+     "replies as exception instances."},
+    {"send_command", (PyCFunction)(void (*)(void))conn_send_command,
+     METH_FASTCALL | METH_KEYWORDS, "Encode and send one command."},
+    {"send_packed_command", (PyCFunction)(void (*)(void))conn_send_packed_command,
+     METH_FASTCALL | METH_KEYWORDS, "Send already encoded bytes."},
+    {"read_response", (PyCFunction)(void (*)(void))conn_read_response,
+     METH_FASTCALL | METH_KEYWORDS, "Read one reply; error replies are raised."},
+    {"pack_command", (PyCFunction)(void (*)(void))conn_pack_command, METH_FASTCALL,
+     "Encode one command to RESP; returns a list of bytes."},
+    {"check_health", (PyCFunction)conn_check_health, METH_NOARGS,
+     "PING if the connection was idle longer than health_check_interval."},
+    {NULL},
+};
+
+static PyType_Slot conn_slots[] = {
+    {Py_tp_doc, "A connection to one Redis server (socket, handshake, RESP)."},
+    {Py_tp_new, conn_new},
+    {Py_tp_init, conn_init},
+    {Py_tp_dealloc, conn_dealloc},
+    {Py_tp_traverse, conn_traverse},
+    {Py_tp_clear, conn_clear},
+    {Py_tp_repr, conn_repr},
+    {Py_tp_methods, conn_methods},
+    {Py_tp_members, conn_members},
+    {Py_tp_getset, conn_getset},
+    {0, NULL},
+};
+
+PyType_Spec sf_connection_spec = {
+    .name = "sentinelfast._core.Connection",
+    .basicsize = sizeof(sf_conn),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = conn_slots,
+};

@@ -1,0 +1,72 @@
+/* The Connection type: one socket to one Redis server. */
+#ifndef SF_CONNECTION_H
+#define SF_CONNECTION_H
+
+#include "sentinelfast.h"
+#include "resp_reader.h"
+#include "resp_writer.h"
+#include "socket_io.h"
+
+typedef struct {
+    PyObject_HEAD
+    sf_state *st;
+    int fd;                         /* -1 when disconnected */
+    unsigned long fork_generation;  /* sf_fork_generation when the socket was made */
+    unsigned long pool_epoch;       /* the owning pool's epoch when connected */
+    long pid;                       /* process that made the socket (for Python) */
+
+    /* where to connect */
+    PyObject *host;                 /* str */
+    int port;
+    PyObject *unix_socket_path;     /* str or None */
+    PyObject *address_provider;     /* None, or callable -> iterable of (host, port) */
+
+    /* handshake */
+    long db;
+    PyObject *username;             /* str/bytes or None */
+    PyObject *password;
+    PyObject *client_name;
+    PyObject *credential_provider;  /* None or object with get_credentials() */
+
+    /* socket options */
+    double socket_timeout;          /* SF_NO_TIMEOUT = None */
+    double connect_timeout;
+    sf_keepalive keepalive;
+    double health_check_interval;
+    double next_health_check;
+
+    /* encoding */
+    PyObject *encoding;
+    PyObject *encoding_errors;
+    int decode_responses;
+    sf_encoder encoder;
+
+    PyObject *retry;                /* a sentinelfast.retry.Retry */
+
+    redisReader *reader;
+    sf_reader_ctx reader_ctx;
+    sf_buf wbuf;
+    char *rbuf;
+    size_t rbuf_size;
+
+    PyObject *weakreflist;
+} sf_conn;
+
+int sf_conn_check(sf_state *st, PyObject *obj);      /* 1 if an sf_conn (or subclass) */
+
+/* Connect (and handshake) unless connected; a socket inherited over fork() is dropped
+ * first. 0, or -1 with an exception set. */
+int sf_conn_ensure(sf_conn *c);
+void sf_conn_disconnect(sf_conn *c);
+
+/* One command: encode, send, read its reply. An error reply is raised as the
+ * exception redis-py raises for it (the connection stays usable); any other failure
+ * closes the connection. Returns a new reference or NULL. */
+PyObject *sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs,
+                          int never_decode);
+
+/* Many commands (a sequence of argument tuples) in one write; returns the list of
+ * replies, error replies as exception instances in place. */
+PyObject *sf_conn_execute_many(sf_conn *c, PyObject *commands, int never_decode);
+
+#endif

@@ -1,0 +1,138 @@
+/* The retry loop, as redis-py's Retry.call_with_retry runs it:
+ *   failures = 0; backoff.reset()
+ *   on an error in retry._supported_errors: failures += 1, disconnect,
+ *   give up when retries >= 0 and failures > retries, else sleep
+ *   backoff.compute(failures) and try again.
+ * Nothing of the policy is looked at on the success path. */
+#include "retry.h"
+
+#include <errno.h>
+#include <time.h>
+
+int
+sf_sleep(double seconds)
+{
+    double deadline = sf_monotonic() + seconds;
+    for (;;) {
+        double left = deadline - sf_monotonic();
+        if (left <= 0)
+            return 0;
+        struct timespec ts;
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        int r;
+        Py_BEGIN_ALLOW_THREADS
+        r = nanosleep(&ts, NULL);
+        Py_END_ALLOW_THREADS
+        if (r < 0 && errno == EINTR && PyErr_CheckSignals() < 0)
+            return -1;
+    }
+}
+
+typedef struct {
+    PyObject *retry;
+    long retries;
+    PyObject *supported;
+    PyObject *backoff;
+} policy;
+
+static int
+load_policy(PyObject *retry, policy *p)
+{
+    p->retry = retry;
+    p->supported = PyObject_GetAttrString(retry, "_supported_errors");
+    if (p->supported == NULL)
+        return -1;
+    p->backoff = PyObject_GetAttrString(retry, "_backoff");
+    if (p->backoff == NULL)
+        return -1;
+    PyObject *n = PyObject_GetAttrString(retry, "_retries");
+    if (n == NULL)
+        return -1;
+    p->retries = PyLong_AsLong(n);
+    Py_DECREF(n);
+    if (p->retries == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+static void
+drop_policy(policy *p)
+{
+    Py_CLEAR(p->supported);
+    Py_CLEAR(p->backoff);
+}
+
+/* After a failed attempt (exception set): 1 = try again, 0 = give up (exception
+ * still set), -1 = a new error replaced it. */
+static int
+should_retry(sf_conn *conn, policy *p, int *failures)
+{
+    PyObject *exc = sf_err_fetch();
+    if (p->supported == NULL) {
+        if (load_policy(p->retry, p) < 0) {
+            Py_XDECREF(exc);
+            return -1;
+        }
+        PyObject *r = PyObject_CallMethod(p->backoff, "reset", NULL);
+        if (r == NULL) {
+            Py_XDECREF(exc);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    int match = PyErr_GivenExceptionMatches(exc, p->supported);
+    if (!match) {
+        sf_err_restore(exc);
+        return 0;
+    }
+    (*failures)++;
+    sf_conn_disconnect(conn);
+    if (p->retries >= 0 && *failures > p->retries) {
+        sf_err_restore(exc);
+        return 0;
+    }
+    PyObject *delay = PyObject_CallMethod(p->backoff, "compute", "i", *failures);
+    if (delay == NULL) {
+        Py_DECREF(exc);
+        return -1;
+    }
+    double seconds = PyFloat_AsDouble(delay);
+    Py_DECREF(delay);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        Py_DECREF(exc);
+        return -1;
+    }
+    Py_DECREF(exc);
+    if (seconds > 0 && sf_sleep(seconds) < 0)
+        return -1;
+    return 1;
+}
+
+PyObject *
+sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int never_decode)
+{
+    PyObject *reply = sf_conn_execute(conn, args, nargs, never_decode);
+    if (reply != NULL || conn->retry == Py_None)
+        return reply;
+    policy p = {conn->retry, 0, NULL, NULL};
+    int failures = 0;
+    while (reply == NULL && should_retry(conn, &p, &failures) == 1)
+        reply = sf_conn_execute(conn, args, nargs, never_decode);
+    drop_policy(&p);
+    return reply;
+}
+
+PyObject *
+sf_retry_execute_many(sf_conn *conn, PyObject *commands, int never_decode)
+{
+    PyObject *replies = sf_conn_execute_many(conn, commands, never_decode);
+    if (replies != NULL || conn->retry == Py_None)
+        return replies;
+    policy p = {conn->retry, 0, NULL, NULL};
+    int failures = 0;
+    while (replies == NULL && should_retry(conn, &p, &failures) == 1)
+        replies = sf_conn_execute_many(conn, commands, never_decode);
+    drop_policy(&p);
+    return replies;
+}

@@ -1,0 +1,110 @@
+/* sentinelfast._core: shared declarations.
+ *
+ * The module keeps everything in its module state (PEP 489); objects reach it
+ * through their heap type (see sf_state_from_type). */
+#ifndef SENTINELFAST_H
+#define SENTINELFAST_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef struct {
+    /* heap types */
+    PyTypeObject *ConnectionType;
+    PyTypeObject *PoolType;
+    PyTypeObject *ClientType;
+
+    /* exception classes, from sentinelfast.exceptions */
+    PyObject *RedisError;
+    PyObject *ConnectionError;
+    PyObject *TimeoutError;
+    PyObject *AuthenticationError;
+    PyObject *BusyLoadingError;
+    PyObject *MaxConnectionsError;
+    PyObject *InvalidResponse;
+    PyObject *ResponseError;
+    PyObject *DataError;
+    PyObject *ReadOnlyError;
+    PyObject *ExecAbortError;
+    PyObject *WatchError;
+    PyObject *error_from_reply;   /* callable: str -> exception instance */
+
+    /* interned strings */
+    PyObject *str_OK;
+    PyObject *str_QUEUED;
+    PyObject *str_utf8;
+    PyObject *str_strict;
+    PyObject *str_NEVER_DECODE;
+    PyObject *str_EMPTY_RESPONSE;
+    PyObject *str_keys;
+    PyObject *str_AUTH;
+    PyObject *str_CLIENT_SETNAME;
+    PyObject *str_SELECT;
+    PyObject *str_PING;
+    PyObject *str_localhost;
+    PyObject *str_SENTINEL;
+    PyObject *str_MASTER;
+    PyObject *str_SLAVES;
+    PyObject *str_connection_pool;
+    PyObject *str_response_callbacks;
+} sf_state;
+
+extern PyModuleDef sf_module_def;
+
+static inline sf_state *
+sf_state_from_module(PyObject *module)
+{
+    return (sf_state *)PyModule_GetState(module);
+}
+
+/* Module state for an instance of one of our heap types (or a Python subclass). */
+sf_state *sf_state_from_type(PyTypeObject *tp);
+
+/* Incremented in the child after every fork(); a connection made under another
+ * generation belongs to the parent and is never used by the child. */
+extern volatile unsigned long sf_fork_generation;
+
+/* The pending exception as one object (PyErr_GetRaisedException before 3.12). */
+static inline PyObject *
+sf_err_fetch(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* Raise `exc` (an exception instance; the reference is stolen). */
+static inline void
+sf_err_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+/* Monotonic clock in seconds. */
+double sf_monotonic(void);
+
+/* Type specs, defined in their own files. */
+extern PyType_Spec sf_connection_spec;
+extern PyType_Spec sf_pool_spec;
+extern PyType_Spec sf_client_spec;
+
+/* Module-level functions defined outside module.c */
+PyObject *sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *sf_discover_replicas(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+#endif

@@ -1,0 +1,177 @@
+"""The exception classes of sentinelfast, with the names and hierarchy of ``redis.exceptions``.
+
+When redis-py is installed, every class here also subclasses redis-py's class of the same
+name, so code written for redis-py (``except redis.exceptions.ConnectionError``) catches
+sentinelfast's errors unchanged.  Without redis-py the hierarchy stands on its own.
+
+As in redis-py, ``ConnectionError`` and ``TimeoutError`` do not derive from the built-in
+exceptions of the same name.
+"""
+from __future__ import annotations
+
+try:  # interop: make `except redis.exceptions.X` catch our X
+    import redis.exceptions as _redis_exceptions
+except ImportError:  # redis-py is optional
+    _redis_exceptions = None
+
+
+def _bases(name: str, *ours: type) -> tuple:
+    theirs = getattr(_redis_exceptions, name, None)
+    if theirs is None:
+        return ours
+    # Our own parents first, then redis-py's class; built-in bases (Exception,
+    # ValueError) already come through redis-py's class and would break the MRO.
+    return tuple(b for b in ours if b.__module__ != "builtins") + (theirs,)
+
+
+class RedisError(*_bases("RedisError", Exception)):
+    """Base class of every error raised by sentinelfast."""
+
+    def __init__(self, *args, status_code: str | None = None):
+        Exception.__init__(self, *args)
+        self.status_code = status_code
+
+
+class ConnectionError(*_bases("ConnectionError", RedisError)):
+    """The server could not be reached, or the connection broke."""
+
+
+class TimeoutError(*_bases("TimeoutError", RedisError)):
+    """A socket operation did not finish within its timeout."""
+
+
+class AuthenticationError(*_bases("AuthenticationError", ConnectionError)):
+    """The server refused the credentials."""
+
+
+class AuthorizationError(*_bases("AuthorizationError", ConnectionError)):
+    """The user is not allowed to connect."""
+
+
+class BusyLoadingError(*_bases("BusyLoadingError", ConnectionError)):
+    """The server is loading its dataset into memory."""
+
+
+class MaxConnectionsError(*_bases("MaxConnectionsError", ConnectionError)):
+    """The pool reached ``max_connections``."""
+
+
+class InvalidResponse(*_bases("InvalidResponse", RedisError)):
+    """The server sent something that is not valid RESP."""
+
+
+class ResponseError(*_bases("ResponseError", RedisError)):
+    """The server answered with an error reply."""
+
+
+class DataError(*_bases("DataError", RedisError)):
+    """A command argument cannot be sent (wrong type or invalid combination)."""
+
+
+class PubSubError(*_bases("PubSubError", RedisError)):
+    """Misuse of the Pub/Sub API."""
+
+
+class WatchError(*_bases("WatchError", RedisError)):
+    """A watched key changed before EXEC."""
+
+
+class NoScriptError(*_bases("NoScriptError", ResponseError)):
+    """EVALSHA named a script the server does not have."""
+
+
+class OutOfMemoryError(*_bases("OutOfMemoryError", ResponseError)):
+    """The server is over its ``maxmemory`` and refused a write."""
+
+
+class ExecAbortError(*_bases("ExecAbortError", ResponseError)):
+    """A transaction was discarded because a queued command was invalid."""
+
+
+class ReadOnlyError(*_bases("ReadOnlyError", ResponseError)):
+    """A write was sent to a read-only replica."""
+
+
+class NoPermissionError(*_bases("NoPermissionError", ResponseError)):
+    """The ACL user may not run this command or touch this key."""
+
+
+class ModuleError(*_bases("ModuleError", ResponseError)):
+    """A module could not be loaded or unloaded."""
+
+
+class LockError(*_bases("LockError", RedisError, ValueError)):
+    """A lock could not be acquired or released."""
+
+    def __init__(self, message: str | None = None, lock_name: str | None = None):
+        RedisError.__init__(self, message)
+        self.message = message
+        self.lock_name = lock_name
+
+
+class LockNotOwnedError(*_bases("LockNotOwnedError", LockError)):
+    """A lock was released or extended by a client that does not own it."""
+
+
+class ChildDeadlockedError(*_bases("ChildDeadlockedError", Exception)):
+    """A forked child would deadlock on a lock held by its parent."""
+
+
+__all__ = [
+    "RedisError", "ConnectionError", "TimeoutError", "AuthenticationError",
+    "AuthorizationError", "BusyLoadingError", "MaxConnectionsError", "InvalidResponse",
+    "ResponseError", "DataError", "PubSubError", "WatchError", "NoScriptError",
+    "OutOfMemoryError", "ExecAbortError", "ReadOnlyError", "NoPermissionError",
+    "ModuleError", "LockError", "LockNotOwnedError", "ChildDeadlockedError",
+]
+
+
+class AuthenticationWrongNumberOfArgsError(*_bases("AuthenticationWrongNumberOfArgsError", ResponseError)):
+    """AUTH was sent with the wrong number of arguments (a server without ACL users)."""
+
+
+__all__.append("AuthenticationWrongNumberOfArgsError")
+
+_ERR_MESSAGES = {
+    "max number of clients reached": ConnectionError,
+    "invalid password": AuthenticationError,
+    "wrong number of arguments for 'auth' command": AuthenticationWrongNumberOfArgsError,
+    "wrong number of arguments for 'AUTH' command": AuthenticationWrongNumberOfArgsError,
+    "Error loading the extension. Please check the server logs.": ModuleError,
+    "Error unloading module: no such module with that name": ModuleError,
+    "Error unloading module: operation not possible.": ModuleError,
+    "Error unloading module: the module exports one or more module-side data types, "
+    "can't unload": ModuleError,
+    "AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?": AuthenticationError,
+    "Client sent AUTH, but no password is set": AuthenticationError,
+}
+
+_ERROR_CODES = {
+    "OOM": OutOfMemoryError,
+    "WRONGPASS": AuthenticationError,
+    "EXECABORT": ExecAbortError,
+    "LOADING": BusyLoadingError,
+    "NOSCRIPT": NoScriptError,
+    "READONLY": ReadOnlyError,
+    "NOAUTH": AuthenticationError,
+    "NOPERM": NoPermissionError,
+}
+
+
+def error_from_reply(text: str) -> RedisError:
+    """Build the exception redis-py raises for the error reply ``text``.
+
+    The first word is the error code. For the codes redis-py knows, the code is cut
+    from the message and selects the class; any other reply is a ResponseError
+    carrying the full text (``"WRONGTYPE Operation against a key ..."``).
+    The C core calls this for every error reply.
+    """
+    code = text.split(" ", 1)[0]
+    if code == "ERR":
+        message = text[4:]
+        return _ERR_MESSAGES.get(message, ResponseError)(message, status_code=code)
+    cls = _ERROR_CODES.get(code)
+    if cls is None:
+        return ResponseError(text)
+    return cls(text[len(code) + 1:], status_code=code)
