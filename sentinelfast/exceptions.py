@@ -28,8 +28,11 @@ class RedisError(*_bases("RedisError", Exception)):
     """Base class of every error raised by sentinelfast."""
 
     def __init__(self, *args, status_code: str | None = None):
-        Exception.__init__(self, *args)
-        self.status_code = status_code
+        if _redis_exceptions is not None:   # sets redis-py's attributes (error_type, ...)
+            super().__init__(*args, status_code=status_code)
+        else:
+            super().__init__(*args)
+            self.status_code = status_code
 
 
 class ConnectionError(*_bases("ConnectionError", RedisError)):
@@ -104,9 +107,14 @@ class LockError(*_bases("LockError", RedisError, ValueError)):
     """A lock could not be acquired or released."""
 
     def __init__(self, message: str | None = None, lock_name: str | None = None):
-        RedisError.__init__(self, message)
+        theirs = getattr(_redis_exceptions, "LockError", None)
+        if theirs is not None:
+            theirs.__init__(self, message, lock_name)
+        else:
+            Exception.__init__(self, message)
         self.message = message
         self.lock_name = lock_name
+        self.status_code = None
 
 
 class LockNotOwnedError(*_bases("LockNotOwnedError", LockError)):

@@ -1,0 +1,313 @@
+"""Redis Sentinel support: the drop-in for ``redis.sentinel``.
+
+``Sentinel`` asks the Sentinels where a service's master and replicas are (the
+queries run in C, see ``csrc/sentinel_discovery.c``) and hands out ``Redis`` clients
+whose pools follow the service: ``master_for`` connects to the current master,
+``slave_for`` round-robins over healthy replicas and falls back to the master.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import weakref
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from . import _core
+from .client import Redis
+from .commands import SentinelCommands
+from .connection import Connection, ConnectionPool
+from .exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
+
+logger = logging.getLogger(__name__)
+
+Address = Tuple[str, int]
+
+
+class MasterNotFoundError(ConnectionError):
+    """No Sentinel knows a healthy master for the service."""
+
+
+class SlaveNotFoundError(ConnectionError):
+    """Neither a replica nor the master of the service could be reached."""
+
+
+ReplicaNotFoundError = SlaveNotFoundError
+
+
+class SentinelManagedConnection(Connection):
+    """A connection whose address comes from Sentinel each time it connects.
+
+    On a master pool, a ``READONLY`` reply means the server was demoted: the
+    connection is closed and ``ConnectionError("The previous master is now a slave")``
+    raised, as in redis-py.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.connection_pool = kwargs.pop("connection_pool")
+        kwargs["address_provider"] = self.connection_pool.addresses
+        super().__init__(**kwargs)
+
+    def __repr__(self) -> str:
+        pool = self.connection_pool
+        host = f",host={self.host},port={self.port}" if self.is_connected else ""
+        return f"<{type(self).__module__}.{type(self).__name__}(service={pool.service_name}{host})>"
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except ReadOnlyError:
+            if self.connection_pool.is_master:
+                self.disconnect()
+                raise ConnectionError("The previous master is now a slave")
+            raise
+
+
+class SentinelConnectionPoolProxy:
+    """What a pool's connections ask for their address. Holds the pool weakly so
+    that connections do not keep it alive."""
+
+    def __init__(self, connection_pool: "SentinelConnectionPool", is_master: bool,
+                 check_connection: bool, service_name: str, sentinel_manager: "Sentinel") -> None:
+        self.connection_pool_ref = weakref.ref(connection_pool)
+        self.is_master = is_master
+        self.check_connection = check_connection
+        self.service_name = service_name
+        self.sentinel_manager = sentinel_manager
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the known master and the replica rotation."""
+        self.master_address: Optional[Address] = None
+        self.slave_rr_counter: Optional[int] = None
+
+    def get_master_address(self) -> Address:
+        """Ask Sentinel for the master; on a change, retire the pool's connections."""
+        address = self.sentinel_manager.discover_master(self.service_name)
+        if self.is_master and self.master_address != address:
+            previous, self.master_address = self.master_address, address
+            pool = self.connection_pool_ref()
+            if pool is not None and previous is not None:
+                logger.info("service %r: master moved from %s:%s to %s:%s",
+                            self.service_name, *previous, *address)
+                pool._retire_connections()
+        return address
+
+    def rotate_slaves(self) -> Iterator[Address]:
+        """Replicas in round-robin order from a random start, then the master;
+        raises SlaveNotFoundError when all are exhausted."""
+        slaves = self.sentinel_manager.discover_slaves(self.service_name)
+        if slaves:
+            if self.slave_rr_counter is None:
+                self.slave_rr_counter = random.randint(0, len(slaves) - 1)
+            for _ in range(len(slaves)):
+                self.slave_rr_counter = (self.slave_rr_counter + 1) % len(slaves)
+                yield slaves[self.slave_rr_counter]
+        try:
+            yield self.get_master_address()
+        except MasterNotFoundError:
+            pass
+        raise SlaveNotFoundError(f"No slave found for {self.service_name!r}")
+
+    rotate_replicas = rotate_slaves
+
+    def addresses(self) -> Iterator[Address]:
+        """The addresses a new connection tries, in order."""
+        if self.is_master:
+            return iter((self.get_master_address(),))
+        return self.rotate_slaves()
+
+
+class SentinelConnectionPool(ConnectionPool):
+    """A pool for one service's master (``is_master=True``) or replicas.
+
+    Connections ask Sentinel for their address when they connect; when the master
+    moves, idle connections are closed at once and in-use ones when released.
+    """
+
+    def __init__(self, service_name: str, sentinel_manager: "Sentinel", **kwargs: Any) -> None:
+        if kwargs.pop("ssl", False):
+            raise NotImplementedError("TLS connections are not supported by sentinelfast yet")
+        kwargs.setdefault("connection_class", SentinelManagedConnection)
+        self.is_master = kwargs.pop("is_master", True)
+        self.check_connection = kwargs.pop("check_connection", False)
+        self.service_name = service_name
+        self.sentinel_manager = sentinel_manager
+        self.proxy = SentinelConnectionPoolProxy(self, self.is_master, self.check_connection,
+                                                 service_name, sentinel_manager)
+        super().__init__(**kwargs)
+        self.connection_kwargs["connection_pool"] = self.proxy
+
+    def __repr__(self) -> str:
+        role = "master" if self.is_master else "slave"
+        return f"<{type(self).__module__}.{type(self).__name__}(service={self.service_name}({role}))>"
+
+    def reset(self) -> None:
+        super().reset()
+        self.proxy.reset()
+
+    @property
+    def master_address(self) -> Optional[Address]:
+        """The master address last learned from Sentinel."""
+        return self.proxy.master_address
+
+    def owns_connection(self, connection: Connection) -> bool:
+        if self.is_master and self.master_address != (connection.host, connection.port):
+            return False
+        return super().owns_connection(connection)
+
+    def get_master_address(self) -> Address:
+        """Ask Sentinel for the master's address."""
+        return self.proxy.get_master_address()
+
+    def rotate_slaves(self) -> Iterator[Address]:
+        """Round-robin over the replicas, then the master."""
+        return self.proxy.rotate_slaves()
+
+    rotate_replicas = rotate_slaves
+
+
+class Sentinel(SentinelCommands):
+    """A set of Sentinels watching one or more services (redis-py's ``Sentinel``).
+
+    >>> sentinel = Sentinel([("localhost", 26379)], socket_timeout=0.1)
+    >>> master = sentinel.master_for("mymaster", socket_timeout=0.1)
+    >>> master.set("foo", "bar")
+    >>> sentinel.slave_for("mymaster", socket_timeout=0.1).get("foo")
+    b'bar'
+
+    Without ``sentinel_kwargs`` only the ``socket_*`` entries of ``connection_kwargs``
+    are used for the Sentinel connections. ``min_other_sentinels``: a Sentinel that
+    sees fewer peers is not trusted. ``force_master_ip`` replaces the master host.
+    """
+
+    def __init__(self, sentinels: Sequence[Address], min_other_sentinels: int = 0,
+                 sentinel_kwargs: Optional[Dict[str, Any]] = None,
+                 force_master_ip: Optional[str] = None, **connection_kwargs: Any) -> None:
+        if sentinel_kwargs is None:
+            sentinel_kwargs = {k: v for k, v in connection_kwargs.items()
+                               if k.startswith("socket_")}
+        self.sentinel_kwargs = sentinel_kwargs
+        self.sentinels: List[Redis] = [Redis(host, port, **self.sentinel_kwargs)
+                                       for host, port in sentinels]
+        self.min_other_sentinels = min_other_sentinels
+        self.connection_kwargs = connection_kwargs
+        self._force_master_ip = force_master_ip
+
+    def __repr__(self) -> str:
+        addresses = ",".join("{host}:{port}".format_map(s.connection_pool.connection_kwargs)
+                             for s in self.sentinels)
+        return f"<{type(self).__module__}.{type(self).__name__}(sentinels=[{addresses}])>"
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a Sentinel command on every Sentinel (or one at random with
+        ``once=True``). Returns whether all succeeded, or the replies with
+        ``return_responses=True``."""
+        once = bool(kwargs.pop("once", False))
+        return_responses = bool(kwargs.pop("return_responses", False))
+        if once:
+            response = random.choice(self.sentinels).execute_command(*args, **kwargs)
+            return [response] if return_responses else bool(response)
+        responses = [sentinel.execute_command(*args, **kwargs) for sentinel in self.sentinels]
+        return responses if return_responses else all(responses)
+
+    def close(self) -> None:
+        """Close the Sentinel clients (not the clients handed out)."""
+        first_error = None
+        for sentinel in self.sentinels:
+            try:
+                sentinel.close()
+            except Exception as e:  # close the others all the same
+                first_error = first_error or e
+        if first_error is not None:
+            raise first_error
+
+    def __enter__(self) -> "Sentinel":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def check_master_state(self, state: Dict[str, Any], service_name: str) -> bool:
+        """True if ``state`` (a SENTINEL MASTER reply) shows a usable master."""
+        if not state["is_master"] or state["is_sdown"] or state["is_odown"]:
+            return False
+        return state["num-other-sentinels"] >= self.min_other_sentinels
+
+    def _uses_own_state_check(self) -> bool:
+        return type(self).check_master_state is not Sentinel.check_master_state
+
+    def discover_master(self, service_name: str) -> Address:
+        """The (host, port) of the service's master.
+
+        Sentinels are asked in order, each once and with no retries; the one that
+        answers moves to the front. Raises MasterNotFoundError if none knows a
+        healthy master.
+        """
+        if self._uses_own_state_check():
+            index, found = self._discover_master_python(service_name)
+        else:
+            index, found = _core.discover_master(self.sentinels, service_name,
+                                                 self.min_other_sentinels)
+        if index is None:
+            error_info = f" : {', '.join(found)}" if found else ""
+            raise MasterNotFoundError(f"No master found for {service_name!r}{error_info}")
+        if index:
+            self.sentinels[0], self.sentinels[index] = self.sentinels[index], self.sentinels[0]
+        host, port = found
+        if self._force_master_ip is not None:
+            host = self._force_master_ip
+        return host, port
+
+    def _discover_master_python(self, service_name: str):
+        """Discovery through ``check_master_state`` for subclasses that override it."""
+        errors = []
+        for index, sentinel in enumerate(self.sentinels):
+            try:
+                masters = sentinel.sentinel_masters()
+            except (ConnectionError, TimeoutError) as e:
+                errors.append(f"{sentinel} - {e!r}")
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                return index, (state["ip"], state["port"])
+        return None, errors
+
+    def filter_slaves(self, slaves: Sequence[Dict[str, Any]]) -> List[Address]:
+        """The (ip, port) of replicas that are not down nor disconnected."""
+        return [(s["ip"], s["port"]) for s in slaves
+                if not (s["is_odown"] or s["is_sdown"] or s.get("is_disconnected"))]
+
+    filter_replicas = filter_slaves
+
+    def discover_slaves(self, service_name: str) -> List[Address]:
+        """The healthy replicas of the service, from the first Sentinel that knows one."""
+        return _core.discover_replicas(self.sentinels, service_name)
+
+    discover_replicas = discover_slaves
+
+    def master_for(self, service_name: str, redis_class: type = Redis,
+                   connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+        """A client for the service's current master; it follows failovers."""
+        kwargs["is_master"] = True
+        connection_kwargs = dict(self.connection_kwargs)
+        connection_kwargs.update(kwargs)
+        return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
+
+    def slave_for(self, service_name: str, redis_class: type = Redis,
+                  connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+        """A client for the service's replicas (round robin, master as fallback)."""
+        kwargs["is_master"] = False
+        connection_kwargs = dict(self.connection_kwargs)
+        connection_kwargs.update(kwargs)
+        return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
+
+    def replica_for(self, service_name: str, redis_class: type = Redis,
+                    connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+        """Alias of :meth:`slave_for`."""
+        return self.slave_for(service_name, redis_class=redis_class,
+                              connection_pool_class=connection_pool_class, **kwargs)
+
+
+__all__ = ["Sentinel", "SentinelConnectionPool", "SentinelConnectionPoolProxy",
+           "SentinelManagedConnection", "MasterNotFoundError", "SlaveNotFoundError",
+           "ReplicaNotFoundError"]
