@@ -43,6 +43,8 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
     arguments (and owns it: :meth:`close` disconnects it).
     """
 
+    connection_pool: ConnectionPool
+
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Redis":
         """A client for a ``redis://``, ``rediss://`` or ``unix://`` URL."""
@@ -220,6 +222,8 @@ class Pipeline(Redis):
     pipeline in immediate mode on a dedicated connection until ``multi()``.
     """
 
+    transaction: bool  # type: ignore[assignment]  # redis-py: a bool on pipelines
+
     def __init__(self, connection_pool: ConnectionPool, response_callbacks: Dict[str, Callable],
                  transaction: bool, shard_hint: Any = None) -> None:
         self.connection_pool = connection_pool
@@ -230,7 +234,7 @@ class Pipeline(Redis):
         self.watching = False
         self.explicit_transaction = False
         self.command_stack: List[_Command] = []
-        self._watch_connection = None
+        self._watch_connection: Optional[_core.Connection] = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__name__}({self.connection_pool!r})>"

@@ -24,7 +24,7 @@ def _bases(name: str, *ours: type) -> tuple:
     return tuple(b for b in ours if b.__module__ != "builtins") + (theirs,)
 
 
-class RedisError(*_bases("RedisError", Exception)):
+class RedisError(*_bases("RedisError", Exception)):  # type: ignore[misc]
     """Base class of every error raised by sentinelfast."""
 
     def __init__(self, *args, status_code: str | None = None):
@@ -35,75 +35,75 @@ class RedisError(*_bases("RedisError", Exception)):
             self.status_code = status_code
 
 
-class ConnectionError(*_bases("ConnectionError", RedisError)):
+class ConnectionError(*_bases("ConnectionError", RedisError)):  # type: ignore[misc]
     """The server could not be reached, or the connection broke."""
 
 
-class TimeoutError(*_bases("TimeoutError", RedisError)):
+class TimeoutError(*_bases("TimeoutError", RedisError)):  # type: ignore[misc]
     """A socket operation did not finish within its timeout."""
 
 
-class AuthenticationError(*_bases("AuthenticationError", ConnectionError)):
+class AuthenticationError(*_bases("AuthenticationError", ConnectionError)):  # type: ignore[misc]
     """The server refused the credentials."""
 
 
-class AuthorizationError(*_bases("AuthorizationError", ConnectionError)):
+class AuthorizationError(*_bases("AuthorizationError", ConnectionError)):  # type: ignore[misc]
     """The user is not allowed to connect."""
 
 
-class BusyLoadingError(*_bases("BusyLoadingError", ConnectionError)):
+class BusyLoadingError(*_bases("BusyLoadingError", ConnectionError)):  # type: ignore[misc]
     """The server is loading its dataset into memory."""
 
 
-class MaxConnectionsError(*_bases("MaxConnectionsError", ConnectionError)):
+class MaxConnectionsError(*_bases("MaxConnectionsError", ConnectionError)):  # type: ignore[misc]
     """The pool reached ``max_connections``."""
 
 
-class InvalidResponse(*_bases("InvalidResponse", RedisError)):
+class InvalidResponse(*_bases("InvalidResponse", RedisError)):  # type: ignore[misc]
     """The server sent something that is not valid RESP."""
 
 
-class ResponseError(*_bases("ResponseError", RedisError)):
+class ResponseError(*_bases("ResponseError", RedisError)):  # type: ignore[misc]
     """The server answered with an error reply."""
 
 
-class DataError(*_bases("DataError", RedisError)):
+class DataError(*_bases("DataError", RedisError)):  # type: ignore[misc]
     """A command argument cannot be sent (wrong type or invalid combination)."""
 
 
-class PubSubError(*_bases("PubSubError", RedisError)):
+class PubSubError(*_bases("PubSubError", RedisError)):  # type: ignore[misc]
     """Misuse of the Pub/Sub API."""
 
 
-class WatchError(*_bases("WatchError", RedisError)):
+class WatchError(*_bases("WatchError", RedisError)):  # type: ignore[misc]
     """A watched key changed before EXEC."""
 
 
-class NoScriptError(*_bases("NoScriptError", ResponseError)):
+class NoScriptError(*_bases("NoScriptError", ResponseError)):  # type: ignore[misc]
     """EVALSHA named a script the server does not have."""
 
 
-class OutOfMemoryError(*_bases("OutOfMemoryError", ResponseError)):
+class OutOfMemoryError(*_bases("OutOfMemoryError", ResponseError)):  # type: ignore[misc]
     """The server is over its ``maxmemory`` and refused a write."""
 
 
-class ExecAbortError(*_bases("ExecAbortError", ResponseError)):
+class ExecAbortError(*_bases("ExecAbortError", ResponseError)):  # type: ignore[misc]
     """A transaction was discarded because a queued command was invalid."""
 
 
-class ReadOnlyError(*_bases("ReadOnlyError", ResponseError)):
+class ReadOnlyError(*_bases("ReadOnlyError", ResponseError)):  # type: ignore[misc]
     """A write was sent to a read-only replica."""
 
 
-class NoPermissionError(*_bases("NoPermissionError", ResponseError)):
+class NoPermissionError(*_bases("NoPermissionError", ResponseError)):  # type: ignore[misc]
     """The ACL user may not run this command or touch this key."""
 
 
-class ModuleError(*_bases("ModuleError", ResponseError)):
+class ModuleError(*_bases("ModuleError", ResponseError)):  # type: ignore[misc]
     """A module could not be loaded or unloaded."""
 
 
-class LockError(*_bases("LockError", RedisError, ValueError)):
+class LockError(*_bases("LockError", RedisError, ValueError)):  # type: ignore[misc]
     """A lock could not be acquired or released."""
 
     def __init__(self, message: str | None = None, lock_name: str | None = None):
@@ -117,11 +117,11 @@ class LockError(*_bases("LockError", RedisError, ValueError)):
         self.status_code = None
 
 
-class LockNotOwnedError(*_bases("LockNotOwnedError", LockError)):
+class LockNotOwnedError(*_bases("LockNotOwnedError", LockError)):  # type: ignore[misc]
     """A lock was released or extended by a client that does not own it."""
 
 
-class ChildDeadlockedError(*_bases("ChildDeadlockedError", Exception)):
+class ChildDeadlockedError(*_bases("ChildDeadlockedError", Exception)):  # type: ignore[misc]
     """A forked child would deadlock on a lock held by its parent."""
 
 
@@ -134,13 +134,13 @@ __all__ = [
 ]
 
 
-class AuthenticationWrongNumberOfArgsError(*_bases("AuthenticationWrongNumberOfArgsError", ResponseError)):
+class AuthenticationWrongNumberOfArgsError(*_bases("AuthenticationWrongNumberOfArgsError", ResponseError)):  # type: ignore[misc]
     """AUTH was sent with the wrong number of arguments (a server without ACL users)."""
 
 
 __all__.append("AuthenticationWrongNumberOfArgsError")
 
-_ERR_MESSAGES = {
+_ERR_MESSAGES: "dict[str, type[RedisError]]" = {
     "max number of clients reached": ConnectionError,
     "invalid password": AuthenticationError,
     "wrong number of arguments for 'auth' command": AuthenticationWrongNumberOfArgsError,
@@ -155,7 +155,7 @@ _ERR_MESSAGES = {
     "Client sent AUTH, but no password is set": AuthenticationError,
 }
 
-_ERROR_CODES = {
+_ERROR_CODES: "dict[str, type[RedisError]]" = {
     "OOM": OutOfMemoryError,
     "WRONGPASS": AuthenticationError,
     "EXECABORT": ExecAbortError,

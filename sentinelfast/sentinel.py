@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import weakref
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 from . import _core
 from .client import Redis
@@ -150,7 +150,7 @@ class SentinelConnectionPool(ConnectionPool):
         """The master address last learned from Sentinel."""
         return self.proxy.master_address
 
-    def owns_connection(self, connection: Connection) -> bool:
+    def owns_connection(self, connection: _core.Connection) -> bool:
         if self.is_master and self.master_address != (connection.host, connection.port):
             return False
         return super().owns_connection(connection)
@@ -285,24 +285,24 @@ class Sentinel(SentinelCommands):
 
     discover_replicas = discover_slaves
 
-    def master_for(self, service_name: str, redis_class: type = Redis,
-                   connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+    def master_for(self, service_name: str, redis_class: Type[Redis] = Redis,
+                   connection_pool_class: Type[SentinelConnectionPool] = SentinelConnectionPool, **kwargs: Any) -> Redis:
         """A client for the service's current master; it follows failovers."""
         kwargs["is_master"] = True
         connection_kwargs = dict(self.connection_kwargs)
         connection_kwargs.update(kwargs)
         return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
 
-    def slave_for(self, service_name: str, redis_class: type = Redis,
-                  connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+    def slave_for(self, service_name: str, redis_class: Type[Redis] = Redis,
+                  connection_pool_class: Type[SentinelConnectionPool] = SentinelConnectionPool, **kwargs: Any) -> Redis:
         """A client for the service's replicas (round robin, master as fallback)."""
         kwargs["is_master"] = False
         connection_kwargs = dict(self.connection_kwargs)
         connection_kwargs.update(kwargs)
         return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
 
-    def replica_for(self, service_name: str, redis_class: type = Redis,
-                    connection_pool_class: type = SentinelConnectionPool, **kwargs: Any) -> Redis:
+    def replica_for(self, service_name: str, redis_class: Type[Redis] = Redis,
+                    connection_pool_class: Type[SentinelConnectionPool] = SentinelConnectionPool, **kwargs: Any) -> Redis:
         """Alias of :meth:`slave_for`."""
         return self.slave_for(service_name, redis_class=redis_class,
                               connection_pool_class=connection_pool_class, **kwargs)

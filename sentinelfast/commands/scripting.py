@@ -20,9 +20,9 @@ class Script:
     def __init__(self, registered_client: Any, script: ScriptTextT) -> None:
         self.registered_client = registered_client
         self.script = script
-        if isinstance(script, str):
-            script = self.get_encoder().encode(script)
-        self.sha = hashlib.sha1(script).hexdigest()
+        encoded: Union[bytes, memoryview] = (
+            self.get_encoder().encode(script) if isinstance(script, str) else script)
+        self.sha = hashlib.sha1(encoded).hexdigest()
 
     def __call__(
         self,

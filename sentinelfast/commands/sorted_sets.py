@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Union
+from typing import cast, Any, Callable, Iterator, List, Mapping, Optional, Union
 
 from ..exceptions import DataError
 from ._base import CommandMixin
@@ -215,7 +215,7 @@ class SortedSetCommands(CommandMixin):
         """
         if desc and not byscore and not bylex and offset is None and num is None:
             # redis-py keeps using ZREVRANGE here for old servers
-            return self.zrevrange(name, start, end, withscores, score_cast_func)
+            return self.zrevrange(name, cast(int, start), cast(int, end), withscores, score_cast_func)
         return self._zrange(
             "ZRANGE",
             None,

@@ -1,0 +1,325 @@
+"""The native core of sentinelfast: sockets, RESP, connections, pools, Sentinel
+discovery and retries (``csrc/``).
+
+Type stubs for the C extension ``sentinelfast._core``. Read-only attributes are
+written as properties; attributes with a C setter are plain attributes.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, Protocol, TypeVar
+
+from typing_extensions import Buffer, TypeAlias, disjoint_base
+
+from sentinelfast.retry import Retry
+
+# What the RESP encoder accepts as a command argument (``csrc/resp_writer.c``):
+# bytes-like objects are sent as is, str is encoded with the connection's encoding,
+# int and float are formatted. bool is rejected at runtime with DataError.
+_Encodable: TypeAlias = bytes | bytearray | memoryview | str | int | float
+
+# One (host, port) address.
+_Address: TypeAlias = tuple[str, int]
+
+_ClientT = TypeVar("_ClientT", bound=Client)
+
+HIREDIS_MAJOR: Final[int]
+"""Major version of the hiredis library the extension was built against."""
+HIREDIS_MINOR: Final[int]
+"""Minor version of the hiredis library the extension was built against."""
+
+class _CredentialProvider(Protocol):
+    """What ``Connection(credential_provider=...)`` needs (redis-py's ``CredentialProvider``)."""
+
+    def get_credentials(self) -> Sequence[str | bytes]:
+        """``(password,)`` or ``(username, password)``."""
+        ...
+
+class _ConnectionPoolLike(Protocol):
+    """What ``Client.connection_pool`` needs: a :class:`Pool` (fast path) or any object
+    with these two methods."""
+
+    def get_connection(self) -> Connection: ...
+    def release(self, connection: Connection, /) -> None: ...
+
+@disjoint_base
+class Connection:
+    """A connection to one Redis server (socket, handshake, RESP).
+
+    Used by one thread at a time. Every failure other than an error reply closes
+    the socket. All constructor arguments are keyword-only.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        username: str | bytes | None = None,
+        password: str | bytes | None = None,
+        client_name: str | bytes | None = None,
+        socket_timeout: float | None = None,
+        socket_connect_timeout: float | None = None,
+        socket_keepalive: bool = False,
+        socket_keepalive_options: dict[int, int] | None = None,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        decode_responses: bool = False,
+        health_check_interval: float = 0,
+        unix_socket_path: str | None = None,
+        retry: Retry | None = None,
+        credential_provider: _CredentialProvider | None = None,
+        address_provider: Callable[[], Iterable[_Address]] | None = None,
+    ) -> None:
+        """``port`` must be in 0..65535, ``db`` and the timeouts non-negative.
+        ``address_provider``, if given, is called on every connect and its
+        addresses tried in order (a ConnectionError moves on to the next)."""
+        ...
+
+    # -- read/write (C getters and setters)
+    host: str
+    """Server host name or address."""
+    port: int
+    """Server TCP port (0..65535)."""
+    retry: Retry | None
+    """The Retry policy of this connection (None: no retries)."""
+
+    # -- read-only
+    @property
+    def db(self) -> int:
+        """Database number."""
+        ...
+    @property
+    def username(self) -> str | bytes | None:
+        """ACL user name."""
+        ...
+    @property
+    def password(self) -> str | bytes | None:
+        """Password."""
+        ...
+    @property
+    def client_name(self) -> str | bytes | None:
+        """CLIENT SETNAME value."""
+        ...
+    @property
+    def encoding(self) -> str:
+        """Codec for str."""
+        ...
+    @property
+    def encoding_errors(self) -> str:
+        """Codec error handler."""
+        ...
+    @property
+    def unix_socket_path(self) -> str | None:
+        """Unix socket path, or None for TCP."""
+        ...
+    @property
+    def socket_timeout(self) -> float | None:
+        """Read/write timeout in seconds (None: none)."""
+        ...
+    @property
+    def socket_connect_timeout(self) -> float | None:
+        """Connect timeout in seconds (None: none)."""
+        ...
+    @property
+    def socket_keepalive(self) -> bool:
+        """SO_KEEPALIVE on."""
+        ...
+    @property
+    def health_check_interval(self) -> float:
+        """Idle seconds before a PING check (0: never)."""
+        ...
+    @property
+    def decode_responses(self) -> bool:
+        """Replies decoded to str."""
+        ...
+    @property
+    def is_connected(self) -> bool:
+        """True while the socket is open."""
+        ...
+    @property
+    def pid(self) -> int:
+        """Process that opened the socket (the current one if never connected)."""
+        ...
+    @property
+    def _fileno(self) -> int:
+        """Socket descriptor, -1 when closed."""
+        ...
+
+    # -- methods
+    def connect(self) -> None:
+        """Connect and handshake unless already connected."""
+        ...
+    def disconnect(self, *args: object, **kwargs: object) -> None:
+        """Close the socket (redis-py's arguments are accepted and ignored)."""
+        ...
+    def execute(
+        self, *args: _Encodable, never_decode: bool = False, disable_decoding: bool = False
+    ) -> Any:
+        """Send one command and return its reply; an error reply is raised."""
+        ...
+    def execute_many(
+        self,
+        commands: Iterable[tuple[_Encodable, ...]],
+        /,
+        *,
+        never_decode: bool = False,
+        disable_decoding: bool = False,
+    ) -> list[Any]:
+        """Send commands in one write; return all replies, error replies as
+        exception instances in place."""
+        ...
+    def send_command(self, *args: _Encodable, **kwargs: object) -> None:
+        """Encode and send one command (keywords such as check_health are ignored)."""
+        ...
+    def send_packed_command(
+        self,
+        command: Buffer | list[Buffer] | tuple[Buffer, ...],
+        /,
+        *args: object,
+        **kwargs: object,
+    ) -> None:
+        """Send already encoded bytes (one buffer or a list/tuple of buffers);
+        further arguments are ignored."""
+        ...
+    def read_response(
+        self, disable_decoding: bool = False, *args: object, **kwargs: object
+    ) -> Any:
+        """Read one reply; error replies are raised. Other arguments are ignored."""
+        ...
+    def pack_command(self, *args: _Encodable) -> list[bytes]:
+        """Encode one command to RESP; returns a list of bytes."""
+        ...
+    def check_health(self) -> None:
+        """PING if the connection was idle longer than health_check_interval."""
+        ...
+
+@disjoint_base
+class Pool:
+    """A thread-safe, fork-safe, LIFO pool of connections.
+
+    ``connection_class(**connection_kwargs)`` makes new connections; it must return
+    :class:`Connection` instances. Non-blocking pools raise MaxConnectionsError when
+    ``max_connections`` are in use; blocking ones wait up to ``timeout`` seconds
+    (None: forever) and then raise ConnectionError("No connection available.").
+    """
+
+    def __init__(
+        self,
+        connection_class: Callable[..., Connection],
+        connection_kwargs: dict[str, Any],
+        max_connections: int = 100,
+        blocking: bool = False,
+        timeout: float | None = None,
+    ) -> None: ...
+
+    # -- read-only
+    @property
+    def connection_class(self) -> Callable[..., Connection]:
+        """Class (or factory) of the connections made."""
+        ...
+    @property
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for new connections (the dict itself, mutable)."""
+        ...
+    @property
+    def max_connections(self) -> int:
+        """Most connections this pool makes."""
+        ...
+    @property
+    def timeout(self) -> float | None:
+        """How long a blocking pool waits (None: forever)."""
+        ...
+    @property
+    def _created_connections(self) -> int:
+        """Connections made and not forgotten."""
+        ...
+    @property
+    def _epoch(self) -> int:
+        """Bumped whenever the pool's connections must be replaced."""
+        ...
+    @property
+    def _available_connections(self) -> list[Connection]:
+        """Idle connections (a copy; the last is the most recently used)."""
+        ...
+    @property
+    def _in_use_connections(self) -> set[Connection]:
+        """Connections handed out (a copy)."""
+        ...
+
+    # -- methods
+    def get_connection(self, *args: object, **kwargs: object) -> Connection:
+        """Take a connection (most recently used first). redis-py's
+        (command_name, *keys, **options) are accepted and ignored."""
+        ...
+    def release(self, connection: Connection, /) -> None:
+        """Give a connection back."""
+        ...
+    def make_connection(self) -> Connection:
+        """Create a new connection counted against max_connections."""
+        ...
+    def disconnect(self, inuse_connections: bool = True) -> None:
+        """Close the pool's idle connections, and shut down the in-use ones too
+        unless ``inuse_connections`` is false."""
+        ...
+    def _retire_connections(self) -> None:
+        """Close idle connections now and in-use ones when released."""
+        ...
+    def reset(self) -> None:
+        """Forget every connection (idle ones are closed)."""
+        ...
+    def owns_connection(self, connection: Connection, /) -> bool:
+        """True if the connection belongs to this process (False for anything
+        that is not a Connection)."""
+        ...
+
+@disjoint_base
+class Client:
+    """Base of sentinelfast.Redis: the native command path.
+
+    Takes a connection from ``connection_pool`` (or uses ``connection``), runs the
+    command under the connection's retry policy, gives the connection back and
+    applies ``response_callbacks[command name]``. The C type has no ``__init__`` of
+    its own (constructor arguments are for subclasses such as ``Redis``).
+    """
+
+    # -- read/write (C getters and setters)
+    connection_pool: _ConnectionPoolLike
+    """The client's connection pool (None until set)."""
+    response_callbacks: dict[str, Callable[..., Any]]
+    """Command name -> callable(reply, **options) applied to replies (any mapping
+    is accepted at runtime)."""
+    connection: Connection | None
+    """The dedicated connection of a single_connection_client, else None."""
+
+    # -- methods
+    def execute_command(self, *args: _Encodable, **options: Any) -> Any:
+        """Run one command and return its parsed reply.
+
+        ``NEVER_DECODE`` (skip decode_responses), ``EMPTY_RESPONSE`` (returned
+        instead of raising a ResponseError) and ``keys`` are consumed here; other
+        options are passed to the response callback."""
+        ...
+    def _execute_many(self, commands: Iterable[tuple[_Encodable, ...]], /) -> list[Any]:
+        """Send many commands in one write on one connection and return the raw
+        replies (error replies as exception instances)."""
+        ...
+
+def discover_master(
+    sentinels: list[_ClientT], service_name: _Encodable, min_other_sentinels: int, /
+) -> tuple[int, _Address] | tuple[None, list[str]]:
+    """Ask the Sentinel clients in order for the master of ``service_name``.
+
+    Returns ``(index, (ip, port))`` for the first Sentinel whose view shows a
+    healthy master with at least ``min_other_sentinels`` peers, or
+    ``(None, errors)`` with one message per unreachable Sentinel."""
+    ...
+
+def discover_replicas(sentinels: list[_ClientT], service_name: _Encodable, /) -> list[_Address]:
+    """The (ip, port) of the usable replicas (not down, not disconnected) from the
+    first Sentinel that knows at least one; [] if none does."""
+    ...
+
+def fork_generation() -> int:
+    """How many fork()s this process descends from since the module was loaded."""
+    ...
