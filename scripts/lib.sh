@@ -1,0 +1,136 @@
+# shellcheck shell=bash
+# Shared set-up steps for scripts/demo and scripts/test (sourced, not executed).
+#
+# Target: a fresh Debian 12 machine with Python 3 (pip + venv) and gcc.
+# Environment knobs:
+#   PYTHON                 interpreter used to create .venv (default: python3)
+#   CI                     if set and non-empty: compiler warnings are errors
+#   SENTINELFAST_SKIP_APT  if 1: never call apt-get (just check)
+#   SENTINELFAST_SKIP_INSTALL  if 1: do not rebuild/reinstall; use what .venv has
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# System packages: redis-server (the tests and the demo start real servers and
+# Sentinels), libhiredis-dev (the C extension links the system hiredis), a C
+# compiler, pkg-config, and the Python headers / venv module when the
+# interpreter is Debian's own.
+ensure_system_packages() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
+    command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (need Python 3 with pip and venv)"
+    local pyexe pyinc pyver
+    pyexe="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+    pyinc="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    pyver="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    if [ "${pyexe#/usr/bin/}" != "$pyexe" ]; then
+        # Debian's interpreter: headers and ensurepip are separate packages.
+        [ -f "$pyinc/Python.h" ] || missing+=("python${pyver}-dev")
+        "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || missing+=("python${pyver}-venv")
+    else
+        [ -f "$pyinc/Python.h" ] || die "Python.h not found in $pyinc ($pyexe); install the headers for this interpreter"
+    fi
+
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    if [ "${SENTINELFAST_SKIP_APT:-0}" = 1 ]; then
+        die "missing system packages: ${missing[*]} (SENTINELFAST_SKIP_APT=1, not installing)"
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "missing system packages: ${missing[*]} (no apt-get: install them by hand)"
+    log "installing system packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Create .venv in the repository, or reuse it when its interpreter still runs.
+ensure_venv() {
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1; then
+        log "reusing virtualenv $VENV"
+    else
+        log "creating virtualenv $VENV"
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    VPY="$VENV/bin/python"
+}
+
+# Build and install the project (not editable) with the given extras.
+#
+# The build runs on a fresh copy of the source tree, so a stale build/ directory,
+# *.egg-info or an in-place built sentinelfast/_core*.so from development can
+# never end up in the installed wheel, and changed compiler flags always apply.
+install_project() {
+    local extras="$1"
+    if [ "${SENTINELFAST_SKIP_INSTALL:-0}" = 1 ]; then
+        log "SENTINELFAST_SKIP_INSTALL=1: using the sentinelfast already installed in $VENV"
+        return 0
+    fi
+    if [ -n "${CI:-}" ]; then
+        # Compiler warnings are errors in CI. setup.py adds -Wall -Wextra -Werror
+        # itself when SENTINELFAST_STRICT=1.
+        export CFLAGS="${CFLAGS:+$CFLAGS }-Werror"
+        export SENTINELFAST_STRICT=1
+        log "CI: CFLAGS=$CFLAGS SENTINELFAST_STRICT=1"
+    fi
+    [ -f "$REPO_ROOT/pyproject.toml" ] || [ -f "$REPO_ROOT/setup.py" ] \
+        || die "no pyproject.toml or setup.py in $REPO_ROOT"
+
+    local src
+    src="$(mktemp -d "${TMPDIR:-/tmp}/sentinelfast-src.XXXXXX")"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$src'" EXIT
+    tar -C "$REPO_ROOT" -cf - \
+        --exclude=./.venv --exclude=./.git --exclude=./build --exclude=./dist \
+        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache \
+        --exclude='*.so' --exclude='*.o' . | tar -C "$src" -xf -
+
+    log "pip install $src[$extras]  (copy of $REPO_ROOT)"
+    # A local directory is always rebuilt and reinstalled, even at an unchanged version.
+    # In CI, -v shows the compiler command lines and any warnings in the log.
+    "$VPY" -m pip install ${CI:+-v} "$src[$extras]" >&2
+    rm -rf "$src"
+    trap - EXIT
+}
+
+# Fail unless `import sentinelfast` (from the repository root, as the test and
+# demo commands run it) loads the installed package with its C extension.
+check_installed_import() {
+    local dir="$REPO_ROOT" flag=-P
+    # -P (Python >= 3.11) keeps the current directory off sys.path.
+    "$VPY" -P -c '' >/dev/null 2>&1 || { dir=/; flag=-I; }
+    (cd "$dir" && "$VPY" "$flag" - "$REPO_ROOT" <<'EOF'
+import os, sys
+repo = os.path.realpath(sys.argv[1])
+import sentinelfast
+if getattr(sentinelfast, "__file__", None) is None:
+    sys.exit("error: sentinelfast was imported as a namespace package (no __init__.py?) from %s"
+             % list(sentinelfast.__path__))
+import sentinelfast._core as core
+for mod in (sentinelfast, core):
+    path = os.path.realpath(mod.__file__)
+    if path.startswith(repo + os.sep) and not path.startswith(os.path.join(repo, ".venv") + os.sep):
+        sys.exit("error: %s was imported from the source tree (%s), not the installed wheel" % (mod.__name__, path))
+print("==> using %s" % os.path.dirname(os.path.realpath(core.__file__)), file=sys.stderr)
+EOF
+    )
+}
