@@ -804,6 +804,12 @@ class Topology:
             if not views or any(v is None or v == old for v in views) or len(set(views)) != 1:
                 return None
             new = views[0]
+            # GET-MASTER-ADDR-BY-NAME names the promoted replica before the switch is complete;
+            # SENTINEL MASTER (what clients such as redis-py read) changes at +switch-master
+            for s in self._available(self.sentinels):
+                state = _pairs(s.command("SENTINEL", "MASTER", self.service_name, timeout=0.5))
+                if (state.get("ip"), int(state.get("port", 0))) != new or state.get("flags") != "master":
+                    return None
             if _info(new, timeout=0.5).get("role") != "master":
                 return None
             return new

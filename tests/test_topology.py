@@ -1,0 +1,69 @@
+"""The topology helper itself (sentinelfast.testing): starts what it says, cleans up everything."""
+
+import os
+
+import pytest
+from conftest import Topology, testing
+
+
+def test_shared_topology_is_ready(topology):
+    master = topology.master
+    assert master.info()["role"] == "master"
+    assert len(topology.replicas) == 2 and len(topology.sentinels) == 3
+    for replica in topology.replicas:
+        info = replica.info()
+        assert info["role"] == "slave"
+        assert int(info["master_port"]) == master.port
+        assert info["master_link_status"] == "up"
+    assert topology.current_master_address() == master.address
+    assert topology.sentinel_addresses == [s.address for s in topology.sentinels]
+    assert topology.service_name == "mymaster"
+    for s in topology.sentinels:
+        state = s.command("SENTINEL", "MASTER", "mymaster")
+        state = dict(zip(state[::2], state[1::2]))
+        assert int(state[b"num-slaves"]) == 2
+        assert int(state[b"num-other-sentinels"]) == 2
+        assert int(state[b"quorum"]) == 2
+
+
+def test_resp_helper_roundtrip(topology, key):
+    m = topology.master
+    assert m.command("SET", key + "a", "x") == b"OK"
+    assert m.command("GET", key + "a") == b"x"
+    assert m.command("GET", key + "missing") is None
+    assert m.command("RPUSH", key + "l", "1", "2") == 2
+    assert m.command("LRANGE", key + "l", 0, -1) == [b"1", b"2"]
+    with pytest.raises(testing.RespError, match="WRONGTYPE"):
+        m.command("GET", key + "l")
+
+
+@pytest.mark.slow
+def test_stop_kills_everything_and_removes_dirs():
+    topo = Topology(num_replicas=1, num_sentinels=1, quorum=1).start()
+    nodes = topo.nodes
+    pids = [n.pid for n in nodes]
+    dirs = [n.dir for n in nodes]
+    assert all(pids) and all(os.path.isdir(d) for d in dirs)
+    topo.replicas[0].pause()  # a stopped process must be killed too
+    topo.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not any(os.path.exists(d) for d in dirs)
+    assert all(not n.is_alive() for n in nodes)
+    topo.stop()  # idempotent
+
+
+def test_node_pause_resume_and_restart(plain_server):
+    assert plain_server.is_alive()
+    old_pid, port = plain_server.pid, plain_server.port
+    plain_server.pause()
+    with pytest.raises(OSError):
+        plain_server.command("PING", timeout=0.3)
+    plain_server.resume()
+    assert plain_server.command("PING") == b"PONG"
+    plain_server.kill()
+    assert not plain_server.is_alive() and plain_server.pid is None
+    plain_server.restart()
+    assert plain_server.port == port and plain_server.pid != old_pid
+    assert plain_server.command("PING") == b"PONG"
