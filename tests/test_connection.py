@@ -332,3 +332,46 @@ def test_socket_keepalive_false(topology):
     assert r.ping() is True
     assert _keepalive_timer(_local_port(topology.master, "sf-no-keepalive")) is None
     r.close()
+
+
+_BLOCKED_READ_CHILD = r"""
+import sys
+import sentinelfast as sf
+r = sf.Redis(port=int(sys.argv[1]), socket_timeout=None, retry=None)
+r.ping()
+print("ready", flush=True)
+sys.stdin.readline()                 # the parent pauses the server, then says go
+try:
+    r.get("anything")                # blocks: the server is stopped, no timeout
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    conn = r.connection_pool._available_connections[0]
+    print("interrupted", "connected" if conn.is_connected else "closed", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_read(plain_server):
+    """SIGINT during a read with no timeout raises KeyboardInterrupt at once, and the
+    connection it broke is closed, not reused."""
+    import signal
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        plain_server.pause()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.5)                  # let it block in recv()
+        assert child.poll() is None, "the read returned although the server is stopped"
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=10)
+        assert time.monotonic() - started < 5
+        assert out.strip() == "interrupted closed"
+    finally:
+        plain_server.resume()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
