@@ -41,6 +41,7 @@ sources = [
     "csrc/client.c",
     "csrc/retry.c",
     "csrc/sentinel_discovery.c",
+    "csrc/sentinel_monitor.c",
 ]
 
 setup(

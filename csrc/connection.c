@@ -22,8 +22,24 @@ sf_conn_check(sf_state *st, PyObject *obj)
 /* ---------------------------------------------------------------- lifecycle */
 
 void
+sf_conn_set_service(sf_conn *c, PyObject *service)
+{
+    if (c->service == service)
+        return;
+    if (c->fd >= 0)
+        sf_conn_disconnect(c);
+    Py_XSETREF(c->service, Py_XNewRef(service));
+    c->svc = service ? ((sf_service_obj *)service)->svc : NULL;
+}
+
+void
 sf_conn_disconnect(sf_conn *c)
 {
+    if (c->fd_tracked) {
+        if (c->fork_generation == sf_fork_generation)
+            sf_service_remove_fd(c->svc, c->fd);
+        c->fd_tracked = 0;
+    }
     if (c->fd >= 0) {
         sf_sock_close(c->fd);
         c->fd = -1;
@@ -95,12 +111,30 @@ get_credentials(sf_conn *c, PyObject **user, PyObject **password)
     return 0;
 }
 
-/* AUTH, CLIENT SETNAME and SELECT in one round trip. */
+/* NULL if the ROLE reply says master; else the ConnectionError to raise (and the
+ * service forgets this address, so that the next attempt asks Sentinel again). */
+static PyObject *
+check_role(sf_conn *c, PyObject *reply)
+{
+    PyObject *role = PyList_Check(reply) && PyList_GET_SIZE(reply) > 0
+                         ? PyList_GET_ITEM(reply, 0) : NULL;
+    if (role != NULL && PyBytes_Check(role) && strcmp(PyBytes_AS_STRING(role), "master") == 0)
+        return NULL;
+    const char *host = PyUnicode_AsUTF8(c->host);
+    if (host == NULL)
+        return NULL;
+    sf_service_invalidate(c->svc, host, c->port);
+    return PyObject_CallFunction(c->st->ConnectionError, "s",
+                                 "The server is not a master (ROLE check); asking Sentinel again");
+}
+
+/* AUTH, CLIENT SETNAME, SELECT (and ROLE for a service's master connections) in one
+ * round trip. */
 static int
 handshake(sf_conn *c)
 {
-    enum { AUTH, SETNAME, SELECT };
-    int sent[3];
+    enum { AUTH, SETNAME, SELECT, ROLE };
+    int sent[4];
     int count = 0;
     PyObject *user = NULL, *password = NULL;
     c->wbuf.len = 0;
@@ -140,6 +174,12 @@ handshake(sf_conn *c)
             return -1;
         sent[count++] = SELECT;
     }
+    if (c->svc != NULL) {
+        PyObject *role = c->st->str_ROLE;
+        if (append_command(c, 1, &role) < 0)
+            return -1;
+        sent[count++] = ROLE;
+    }
     if (count == 0)
         return 0;
     if (sf_sock_send_all(c->st, c->fd, c->wbuf.data, c->wbuf.len, c->socket_timeout) < 0)
@@ -155,6 +195,13 @@ handshake(sf_conn *c)
         if (first_error == NULL) {
             if (PyExceptionInstance_Check(reply)) {
                 first_error = Py_NewRef(reply);
+            }
+            else if (sent[i] == ROLE) {
+                first_error = check_role(c, reply);
+                if (first_error == NULL && PyErr_Occurred()) {
+                    Py_DECREF(reply);
+                    return -1;
+                }
             }
             else if (!ok_reply(c->st, reply)) {
                 if (sent[i] == AUTH)
@@ -279,15 +326,35 @@ sf_conn_ensure(sf_conn *c)
         }
         c->rbuf_size = RECV_BUFFER_SIZE;
     }
+    int r, from_service = 0;
+    if (c->svc != NULL) {
+        /* Sentinel is replacing the master: wait (bounded) rather than write to it. */
+        if (sf_service_wait_ready(c->svc) < 0)
+            return -1;
+        char host[256];
+        int port;
+        if (sf_service_master(c->svc, host, sizeof host, &port)) {
+            PyObject *h = PyUnicode_FromString(host);
+            if (h == NULL)
+                return -1;
+            Py_SETREF(c->host, h);
+            c->port = port;
+            from_service = 1;
+        }
+    }
     c->reader = sf_reader_new(&c->reader_ctx);
     if (c->reader == NULL)
         return -1;
-    int r = c->address_provider != Py_None ? open_from_provider(c) : open_socket(c);
+    r = c->address_provider != Py_None && !from_service ? open_from_provider(c) : open_socket(c);
     if (r == 0)
         r = handshake(c);
     if (r < 0) {
         sf_conn_disconnect(c);
         return -1;
+    }
+    if (c->svc != NULL) {
+        sf_service_add_fd(c->svc, c->fd);
+        c->fd_tracked = 1;
     }
     c->fork_generation = sf_fork_generation;
     c->pid = (long)getpid();
@@ -404,6 +471,17 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_d
         return NULL;
     touched(c);
     if (PyExceptionInstance_Check(reply)) {
+        if (c->svc != NULL && PyObject_TypeCheck(reply, (PyTypeObject *)c->st->ReadOnlyError)) {
+            /* The master we write to was demoted: forget it and let the retry policy
+             * reconnect to the one Sentinel names now. */
+            const char *host = PyUnicode_AsUTF8(c->host);
+            if (host != NULL)
+                sf_service_invalidate(c->svc, host, c->port);
+            sf_conn_disconnect(c);
+            Py_DECREF(reply);
+            PyErr_SetString(c->st->ConnectionError, "The previous master is now a slave");
+            return NULL;
+        }
         raise_reply_error(reply);
         Py_DECREF(reply);
         return NULL;
@@ -641,12 +719,19 @@ conn_traverse(sf_conn *self, visitproc visit, void *arg)
     Py_VISIT(self->credential_provider);
     Py_VISIT(self->address_provider);
     Py_VISIT(self->keepalive.options);
+    Py_VISIT(self->service);
     return 0;
 }
 
 static int
 conn_clear(sf_conn *self)
 {
+    if (self->fd_tracked) {
+        sf_service_remove_fd(self->svc, self->fd);
+        self->fd_tracked = 0;
+    }
+    self->svc = NULL;
+    Py_CLEAR(self->service);
     Py_CLEAR(self->retry);
     Py_CLEAR(self->credential_provider);
     Py_CLEAR(self->address_provider);

@@ -6,6 +6,7 @@
 #include "resp_reader.h"
 #include "resp_writer.h"
 #include "socket_io.h"
+#include "sentinel_monitor.h"
 
 typedef struct {
     PyObject_HEAD
@@ -43,6 +44,14 @@ typedef struct {
 
     PyObject *retry;                /* a sentinelfast.retry.Retry */
 
+    /* Master connections of a Sentinel service: the failover state they follow
+     * (NULL otherwise). Such a connection checks ROLE in its handshake, waits while a
+     * failover runs, connects to the master the monitor knows, and turns READONLY
+     * into a re-discovery. */
+    PyObject *service;              /* the Service object (holds svc) or NULL */
+    sf_service *svc;
+    int fd_tracked;
+
     redisReader *reader;
     sf_reader_ctx reader_ctx;
     sf_buf wbuf;
@@ -52,7 +61,10 @@ typedef struct {
     PyObject *weakreflist;
 } sf_conn;
 
-int sf_conn_check(sf_state *st, PyObject *obj);      /* 1 if an sf_conn (or subclass) */
+int sf_conn_check(sf_state *st, PyObject *obj);
+
+/* Make `conn` follow `service` (a Service object), or nothing (NULL). */
+void sf_conn_set_service(sf_conn *conn, PyObject *service);      /* 1 if an sf_conn (or subclass) */
 
 /* Connect (and handshake) unless connected; a socket inherited over fork() is dropped
  * first. 0, or -1 with an exception set. */

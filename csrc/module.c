@@ -2,6 +2,8 @@
  * the fork generation counter. */
 #include "sentinelfast.h"
 
+#include "sentinel_monitor.h"
+
 #include <hiredis/hiredis.h>
 
 #include <pthread.h>
@@ -35,7 +37,7 @@ sf_state_from_type(PyTypeObject *tp)
 /* ---------------------------------------------------------------- state */
 
 #define STATE_OBJECTS(X)                                                        \
-    X(ConnectionType) X(PoolType) X(ClientType)                                 \
+    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)                                 \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -43,7 +45,7 @@ sf_state_from_type(PyTypeObject *tp)
     X(str_OK) X(str_QUEUED) X(str_utf8) X(str_strict) X(str_NEVER_DECODE)       \
     X(str_EMPTY_RESPONSE) X(str_keys) X(str_connection_pool)                    \
     X(str_response_callbacks) X(str_AUTH) X(str_CLIENT_SETNAME) X(str_SELECT)   \
-    X(str_PING) X(str_localhost) X(str_SENTINEL) X(str_MASTER) X(str_SLAVES)
+    X(str_PING) X(str_ROLE) X(str_localhost) X(str_SENTINEL) X(str_MASTER) X(str_SLAVES)
 
 static int
 module_traverse(PyObject *module, visitproc visit, void *arg)
@@ -110,6 +112,7 @@ intern_strings(sf_state *st)
     STR(str_CLIENT_SETNAME, "CLIENT SETNAME")
     STR(str_SELECT, "SELECT")
     STR(str_PING, "PING")
+    STR(str_ROLE, "ROLE")
     STR(str_localhost, "localhost")
     STR(str_SENTINEL, "SENTINEL")
     STR(str_MASTER, "MASTER")
@@ -137,7 +140,9 @@ module_exec(PyObject *module)
         return -1;
     if (add_type(module, &sf_connection_spec, &st->ConnectionType, "Connection") < 0
         || add_type(module, &sf_pool_spec, &st->PoolType, "Pool") < 0
-        || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0)
+        || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
+        || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
+        || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0)
         return -1;
     if (!atfork_done) {
         if (pthread_atfork(NULL, NULL, after_fork_in_child) != 0) {
@@ -158,7 +163,15 @@ fork_generation(PyObject *module, PyObject *unused)
     return PyLong_FromUnsignedLong(sf_fork_generation);
 }
 
+static PyObject *
+retry_count(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(__atomic_load_n(&sf_retry_count, __ATOMIC_RELAXED));
+}
+
 static PyMethodDef module_methods[] = {
+    {"retry_count", retry_count, METH_NOARGS,
+     "How many times the retry loop has run a command again, in this process."},
     {"discover_master", (PyCFunction)(void (*)(void))sf_discover_master, METH_FASTCALL,
      "discover_master(sentinels, service_name, min_other_sentinels) -> "
      "(index, (ip, port)) or (None, [errors])"},

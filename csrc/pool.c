@@ -132,10 +132,28 @@ wait_for_release(sf_pool *p, double deadline)
     return released;
 }
 
+/* Follow the service: wait while Sentinel runs a failover; when the master moved,
+ * retire every connection made before. */
+static int
+follow_service(sf_pool *p)
+{
+    if (sf_service_wait_ready(p->svc) < 0)
+        return -1;
+    unsigned long epoch = sf_service_epoch(p->svc);
+    if (epoch != p->svc_epoch) {
+        p->svc_epoch = epoch;
+        p->epoch++;
+        disconnect_available(p);
+    }
+    return 0;
+}
+
 sf_conn *
 sf_pool_get(sf_pool *p)
 {
     if (check_fork(p) < 0)
+        return NULL;
+    if (p->svc != NULL && follow_service(p) < 0)
         return NULL;
     double deadline = -1;
     for (;;) {
@@ -165,6 +183,8 @@ sf_pool_get(sf_pool *p)
             if (conn->fd >= 0 && conn->pool_epoch != p->epoch)
                 sf_conn_disconnect(conn);
             conn->pool_epoch = p->epoch;
+            if (conn->service != p->service)
+                sf_conn_set_service(conn, p->service);
             return conn;
         }
         if (!p->blocking) {
@@ -281,6 +301,7 @@ pool_traverse(sf_pool *self, visitproc visit, void *arg)
     Py_VISIT(self->connection_kwargs);
     Py_VISIT(self->available);
     Py_VISIT(self->in_use);
+    Py_VISIT(self->service);
     return 0;
 }
 
@@ -291,6 +312,8 @@ pool_clear(sf_pool *self)
     Py_CLEAR(self->connection_kwargs);
     Py_CLEAR(self->available);
     Py_CLEAR(self->in_use);
+    Py_CLEAR(self->service);
+    self->svc = NULL;
     return 0;
 }
 
@@ -382,6 +405,24 @@ pool_retire(sf_pool *self, PyObject *unused)
 }
 
 static PyObject *
+pool_attach_service(sf_pool *self, PyObject *service)
+{
+    if (service == Py_None) {
+        Py_CLEAR(self->service);
+        self->svc = NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyObject_TypeCheck(service, self->st->ServiceType)) {
+        PyErr_SetString(PyExc_TypeError, "_attach_service() takes a Service or None");
+        return NULL;
+    }
+    Py_XSETREF(self->service, Py_NewRef(service));
+    self->svc = ((sf_service_obj *)service)->svc;
+    self->svc_epoch = sf_service_epoch(self->svc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 pool_reset(sf_pool *self, PyObject *unused)
 {
     if (forget_all(self) < 0)
@@ -451,6 +492,8 @@ static PyMethodDef pool_methods[] = {
      "disconnect(inuse_connections=True): close the pool's connections."},
     {"_retire_connections", (PyCFunction)pool_retire, METH_NOARGS,
      "Close idle connections now and in-use ones when released."},
+    {"_attach_service", (PyCFunction)pool_attach_service, METH_O,
+     "Follow a Service's failovers (Sentinel master pools)."},
     {"reset", (PyCFunction)pool_reset, METH_NOARGS,
      "Forget every connection (idle ones are closed)."},
     {"owns_connection", (PyCFunction)pool_owns_connection, METH_O,

@@ -28,6 +28,11 @@ typedef struct {
     unsigned long releases;         /* bumped under `mutex` on every release */
     int waiters;
 
+    /* A Sentinel master pool: the service whose failovers it follows (or NULL). */
+    PyObject *service;
+    sf_service *svc;
+    unsigned long svc_epoch;
+
     PyObject *weakreflist;
 } sf_pool;
 

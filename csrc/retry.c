@@ -9,6 +9,13 @@
 #include <errno.h>
 #include <time.h>
 
+unsigned long sf_retry_count = 0;
+
+/* The default budget of a Sentinel client's policy when the service's
+ * down-after-milliseconds is unknown, and what an election may add to it. */
+#define DEFAULT_FAILOVER_BUDGET 30.0
+#define ELECTION_ALLOWANCE 15.0
+
 int
 sf_sleep(double seconds)
 {
@@ -34,7 +41,38 @@ typedef struct {
     long retries;
     PyObject *supported;
     PyObject *backoff;
+    double deadline;        /* monotonic; 0 = no time budget */
 } policy;
+
+/* retry._timeout: None = no time budget; a number of seconds; a negative number =
+ * "as long as a failover of this service takes" (down-after + election). */
+static int
+load_budget(sf_conn *conn, PyObject *retry, policy *p)
+{
+    p->deadline = 0;
+    PyObject *t = PyObject_GetAttrString(retry, "_timeout");
+    if (t == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    if (t == Py_None) {
+        Py_DECREF(t);
+        return 0;
+    }
+    double seconds = PyFloat_AsDouble(t);
+    Py_DECREF(t);
+    if (seconds == -1.0 && PyErr_Occurred())
+        return -1;
+    if (seconds < 0) {
+        long down_after = conn->svc ? conn->svc->down_after_ms : 0;
+        seconds = down_after > 0 ? down_after / 1000.0 + ELECTION_ALLOWANCE
+                                 : DEFAULT_FAILOVER_BUDGET;
+    }
+    p->deadline = sf_monotonic() + seconds;
+    return 0;
+}
 
 static int
 load_policy(PyObject *retry, policy *p)
@@ -70,7 +108,7 @@ should_retry(sf_conn *conn, policy *p, int *failures)
 {
     PyObject *exc = sf_err_fetch();
     if (p->supported == NULL) {
-        if (load_policy(p->retry, p) < 0) {
+        if (load_policy(p->retry, p) < 0 || load_budget(conn, p->retry, p) < 0) {
             Py_XDECREF(exc);
             return -1;
         }
@@ -88,7 +126,8 @@ should_retry(sf_conn *conn, policy *p, int *failures)
     }
     (*failures)++;
     sf_conn_disconnect(conn);
-    if (p->retries >= 0 && *failures > p->retries) {
+    if ((p->retries >= 0 && *failures > p->retries)
+        || (p->deadline > 0 && sf_monotonic() >= p->deadline)) {
         sf_err_restore(exc);
         return 0;
     }
@@ -104,8 +143,11 @@ should_retry(sf_conn *conn, policy *p, int *failures)
         return -1;
     }
     Py_DECREF(exc);
+    if (p->deadline > 0 && sf_monotonic() + seconds > p->deadline)
+        seconds = p->deadline - sf_monotonic();
     if (seconds > 0 && sf_sleep(seconds) < 0)
         return -1;
+    __atomic_add_fetch(&sf_retry_count, 1, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -115,7 +157,7 @@ sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int nev
     PyObject *reply = sf_conn_execute(conn, args, nargs, never_decode);
     if (reply != NULL || conn->retry == Py_None)
         return reply;
-    policy p = {conn->retry, 0, NULL, NULL};
+    policy p = {conn->retry, 0, NULL, NULL, 0};
     int failures = 0;
     while (reply == NULL && should_retry(conn, &p, &failures) == 1)
         reply = sf_conn_execute(conn, args, nargs, never_decode);
@@ -129,7 +171,7 @@ sf_retry_execute_many(sf_conn *conn, PyObject *commands, int never_decode)
     PyObject *replies = sf_conn_execute_many(conn, commands, never_decode);
     if (replies != NULL || conn->retry == Py_None)
         return replies;
-    policy p = {conn->retry, 0, NULL, NULL};
+    policy p = {conn->retry, 0, NULL, NULL, 0};
     int failures = 0;
     while (replies == NULL && should_retry(conn, &p, &failures) == 1)
         replies = sf_conn_execute_many(conn, commands, never_decode);

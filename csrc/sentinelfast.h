@@ -13,6 +13,8 @@ typedef struct {
     PyTypeObject *ConnectionType;
     PyTypeObject *PoolType;
     PyTypeObject *ClientType;
+    PyTypeObject *ServiceType;
+    PyTypeObject *MonitorType;
 
     /* exception classes, from sentinelfast.exceptions */
     PyObject *RedisError;
@@ -41,6 +43,7 @@ typedef struct {
     PyObject *str_CLIENT_SETNAME;
     PyObject *str_SELECT;
     PyObject *str_PING;
+    PyObject *str_ROLE;
     PyObject *str_localhost;
     PyObject *str_SENTINEL;
     PyObject *str_MASTER;
@@ -102,6 +105,9 @@ double sf_monotonic(void);
 extern PyType_Spec sf_connection_spec;
 extern PyType_Spec sf_pool_spec;
 extern PyType_Spec sf_client_spec;
+
+/* Commands retried by the retry loop since the module was loaded (all threads). */
+extern unsigned long sf_retry_count;
 
 /* Module-level functions defined outside module.c */
 PyObject *sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

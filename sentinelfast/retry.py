@@ -29,10 +29,17 @@ class Retry:
             TimeoutError,
             socket.timeout,
         ),
+        *,
+        timeout: Optional[float] = None,
     ) -> None:
         self._backoff = backoff
         self._retries = retries
         self._supported_errors = tuple(supported_errors)
+        # sentinelfast extension: a time budget for the retries of one command.
+        # None: none; seconds; negative: as long as a Sentinel failover of the
+        # client's service takes (its down-after-milliseconds plus 15 s for the
+        # election; 30 s while that is unknown).
+        self._timeout = timeout
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, Retry):
@@ -47,7 +54,7 @@ class Retry:
         return hash((self._backoff, self._retries, frozenset(self._supported_errors)))
 
     def __repr__(self) -> str:
-        return f"Retry(backoff={self._backoff!r}, retries={self._retries})"
+        return f"Retry(backoff={self._backoff!r}, retries={self._retries}, timeout={self._timeout})"
 
     def update_supported_errors(self, specified_errors: Iterable[Type[Exception]]) -> None:
         """Also retry on ``specified_errors``."""
@@ -75,6 +82,8 @@ class Retry:
         """
         self._backoff.reset()
         failures = 0
+        deadline = None if self._timeout is None or self._timeout < 0 else (
+            time.monotonic() + self._timeout)
         while True:
             try:
                 return do()
@@ -86,7 +95,8 @@ class Retry:
                     fail(error, failures)
                 else:
                     fail(error)
-                if 0 <= self._retries < failures:
+                if 0 <= self._retries < failures or (
+                        deadline is not None and time.monotonic() >= deadline):
                     raise error
                 delay = self._backoff.compute(failures)
                 if delay > 0:

@@ -17,6 +17,7 @@ from .client import Redis
 from .commands import SentinelCommands
 from .connection import Connection, ConnectionPool
 from .exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
+from .failover import FailoverMonitor, SentinelEvent, default_sentinel_retry
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class SentinelConnectionPoolProxy:
     def get_master_address(self) -> Address:
         """Ask Sentinel for the master; on a change, retire the pool's connections."""
         address = self.sentinel_manager.discover_master(self.service_name)
+        service = getattr(self.connection_pool_ref(), "service", None)
+        if service is not None:
+            service.set_master(*address)
         if self.is_master and self.master_address != address:
             previous, self.master_address = self.master_address, address
             pool = self.connection_pool_ref()
@@ -136,6 +140,13 @@ class SentinelConnectionPool(ConnectionPool):
                                                  service_name, sentinel_manager)
         super().__init__(**kwargs)
         self.connection_kwargs["connection_pool"] = self.proxy
+        self.service = None
+        if self.is_master:
+            # Follow the service's failovers as the monitor thread sees them.
+            monitor = sentinel_manager._failover_monitor()
+            self.service = monitor.service(service_name)
+            self._attach_service(self.service)
+            monitor.client_started(self)
 
     def __repr__(self) -> str:
         role = "master" if self.is_master else "slave"
@@ -192,26 +203,44 @@ class Sentinel(SentinelCommands):
         self.min_other_sentinels = min_other_sentinels
         self.connection_kwargs = connection_kwargs
         self._force_master_ip = force_master_ip
+        self._sentinel_addresses = [(host, int(port)) for host, port in sentinels]
+        self._monitor: Optional[FailoverMonitor] = None
+        self._followed_services: set = set()
 
-    def __repr__(self) -> str:
-        addresses = ",".join("{host}:{port}".format_map(s.connection_pool.connection_kwargs)
-                             for s in self.sentinels)
-        return f"<{type(self).__module__}.{type(self).__name__}(sentinels=[{addresses}])>"
+    def _failover_monitor(self) -> FailoverMonitor:
+        """The monitor of this Sentinel object (created on first use)."""
+        if self._monitor is None:
+            timeout = self.sentinel_kwargs.get("socket_timeout") or 0.5
+            self._monitor = FailoverMonitor(self._sentinel_addresses, float(timeout))
+        return self._monitor
 
-    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        """Run a Sentinel command on every Sentinel (or one at random with
-        ``once=True``). Returns whether all succeeded, or the replies with
-        ``return_responses=True``."""
-        once = bool(kwargs.pop("once", False))
-        return_responses = bool(kwargs.pop("return_responses", False))
-        if once:
-            response = random.choice(self.sentinels).execute_command(*args, **kwargs)
-            return [response] if return_responses else bool(response)
-        responses = [sentinel.execute_command(*args, **kwargs) for sentinel in self.sentinels]
-        return responses if return_responses else all(responses)
+    def add_event_listener(self, callback) -> None:
+        """Call ``callback(event: SentinelEvent)`` for every failover event seen
+        (from the monitor thread; keep it short)."""
+        self._failover_monitor().add_listener(callback)
+
+    def remove_event_listener(self, callback) -> None:
+        """Stop calling ``callback``."""
+        self._failover_monitor().remove_listener(callback)
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters: per service (switches, failovers, connections dropped, held
+        commands, ROLE refusals), the monitor's (events, re-checks, Sentinel links)
+        and the number of command retries in this process."""
+        monitor = self._monitor
+        services = {name: monitor.service(name).state()
+                    for name in sorted(self._followed_services)} if monitor else {}
+        return {
+            "services": services,
+            "monitor": monitor.stats() if monitor is not None else None,
+            "retries": _core.retry_count(),
+        }
 
     def close(self) -> None:
-        """Close the Sentinel clients (not the clients handed out)."""
+        """Close the Sentinel clients and stop the monitor thread (the clients handed
+        out keep working, without failover events)."""
+        if self._monitor is not None:
+            self._monitor.close()
         first_error = None
         for sentinel in self.sentinels:
             try:
@@ -291,6 +320,8 @@ class Sentinel(SentinelCommands):
         kwargs["is_master"] = True
         connection_kwargs = dict(self.connection_kwargs)
         connection_kwargs.update(kwargs)
+        connection_kwargs.setdefault("retry", default_sentinel_retry())
+        self._followed_services.add(service_name)
         return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
 
     def slave_for(self, service_name: str, redis_class: Type[Redis] = Redis,
@@ -299,6 +330,7 @@ class Sentinel(SentinelCommands):
         kwargs["is_master"] = False
         connection_kwargs = dict(self.connection_kwargs)
         connection_kwargs.update(kwargs)
+        connection_kwargs.setdefault("retry", default_sentinel_retry())
         return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
 
     def replica_for(self, service_name: str, redis_class: Type[Redis] = Redis,

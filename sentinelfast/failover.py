@@ -1,0 +1,157 @@
+"""Failover awareness for Sentinel clients: the monitor thread, events, the default
+retry policy.
+
+A :class:`FailoverMonitor` runs the native monitor loop (``_core.Monitor.run``: it
+waits without the GIL) in a daemon thread while at least one client from
+``Sentinel.master_for`` is alive. It subscribes to every Sentinel's events and
+re-checks the masters periodically; master pools follow what it learns (see
+``csrc/sentinel_monitor.c``).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from . import _core
+from .backoff import ExponentialWithJitterBackoff
+from .exceptions import ConnectionError, TimeoutError
+from .retry import Retry
+
+logger = logging.getLogger("sentinelfast.failover")
+
+DEFAULT_RECHECK_INTERVAL = 5.0
+DEFAULT_HOLD_TIMEOUT = 5.0
+
+
+def default_sentinel_retry() -> Retry:
+    """The policy of clients from ``master_for`` / ``slave_for`` unless ``retry=`` is given.
+
+    Retries ``ConnectionError`` and ``TimeoutError`` (so also a connection dropped when
+    Sentinel starts a failover, and READONLY from a demoted master) with short jittered
+    backoff (10 ms doubling to 100 ms), for as long as a failover of the service takes:
+    its ``down-after-milliseconds`` plus 15 s for the election (30 s while unknown).
+    Note that a retried command may have run on the old master before its connection
+    was lost: commands are delivered at least once, so non-idempotent ones (INCR,
+    LPUSH, ...) can apply twice across a failover.
+    """
+    return Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), -1,
+                 (ConnectionError, TimeoutError), timeout=-1)
+
+
+class SentinelEvent(NamedTuple):
+    """Something the monitor saw: ``kind`` is one of ``switch-master``, ``master-known``,
+    ``failover-started``, ``failover-ended``, ``sentinel-up``, ``sentinel-down``,
+    ``sentinel-learned``, ``convert-to-slave``, ``odown``, ``failover-end``."""
+
+    kind: str
+    service: str
+    detail: str
+    time: float
+
+
+_LOG_LEVELS = {
+    "switch-master": logging.WARNING,
+    "failover-started": logging.WARNING,
+    "failover-ended": logging.INFO,
+    "sentinel-down": logging.WARNING,
+    "master-known": logging.DEBUG,
+}
+
+_monitors: "weakref.WeakSet[FailoverMonitor]" = weakref.WeakSet()
+
+
+class FailoverMonitor:
+    """Owns one native monitor and its thread, for one ``Sentinel`` object."""
+
+    def __init__(self, sentinels: Sequence[Tuple[str, int]], socket_timeout: float,
+                 recheck_interval: float = DEFAULT_RECHECK_INTERVAL) -> None:
+        self._native = _core.Monitor(list(sentinels), socket_timeout=socket_timeout,
+                                     recheck_interval=recheck_interval,
+                                     on_event=self._on_event)
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self._clients = 0
+        self._listeners: List[Callable[[SentinelEvent], Any]] = []
+        self.event_counts: Dict[str, int] = collections.Counter()
+        _monitors.add(self)
+
+    # ---- lifetime: a thread only while a client needs it
+    def service(self, name: str, hold_timeout: float = DEFAULT_HOLD_TIMEOUT):
+        """The shared failover state of ``name`` (a ``_core.Service``)."""
+        return self._native.service(name, hold_timeout=hold_timeout)
+
+    def client_started(self, pool: Any) -> None:
+        """Count a live master pool; start the thread if it is the first."""
+        with self._lock:
+            self._clients += 1
+            self._start_locked()
+        weakref.finalize(pool, self._client_gone)
+
+    def _client_gone(self) -> None:
+        with self._lock:
+            self._clients -= 1
+            if self._clients == 0:
+                self._native.stop()
+
+    def _start_locked(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._native.run, name="sentinelfast-monitor",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and wait for it."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        self._native.stop()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._thread = None
+        self._native._forget_after_fork()
+        if self._clients > 0:
+            self._start_locked()
+
+    # ---- events and counters
+    def add_listener(self, callback: Callable[[SentinelEvent], Any]) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[SentinelEvent], Any]) -> None:
+        self._listeners.remove(callback)
+
+    def _on_event(self, kind: str, service: str, detail: str) -> None:
+        event = SentinelEvent(kind, service, detail, time.time())
+        self.event_counts[kind] += 1
+        logger.log(_LOG_LEVELS.get(kind, logging.INFO), "%s%s: %s", kind,
+                   f" [{service}]" if service else "", detail)
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:  # a listener's fault must not stop the monitor
+                logger.exception("event listener %r failed", callback)
+
+    def stats(self) -> Dict[str, Any]:
+        stats = dict(self._native.stats())
+        stats["events"] = dict(self.event_counts)
+        stats["thread_alive"] = bool(self._thread and self._thread.is_alive())
+        return stats
+
+
+def _after_fork_in_child() -> None:
+    for monitor in list(_monitors):
+        monitor._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["FailoverMonitor", "SentinelEvent", "default_sentinel_retry",
+           "DEFAULT_HOLD_TIMEOUT", "DEFAULT_RECHECK_INTERVAL"]
