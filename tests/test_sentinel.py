@@ -352,9 +352,11 @@ def test_first_sentinel_hung(fresh_topology, key):
 
 
 def test_timeout_on_hung_master(fresh_topology, key):
+    """Without retries, a hung master surfaces as TimeoutError after socket_timeout.
+    (The default policy of master_for clients rides it out: see test_failover_drills.)"""
     topo = fresh_topology
     s = sf.Sentinel(topo.sentinel_addresses, socket_timeout=SOCKET_TIMEOUT)
-    master = s.master_for(topo.service_name, socket_timeout=0.5)
+    master = s.master_for(topo.service_name, socket_timeout=0.5, retry=no_retry())
     master.set(key, "v")
     topo.master.pause()
     try:
