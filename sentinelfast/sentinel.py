@@ -236,6 +236,23 @@ class Sentinel(SentinelCommands):
             "retries": _core.retry_count(),
         }
 
+    def __repr__(self) -> str:
+        addresses = ",".join("{host}:{port}".format_map(s.connection_pool.connection_kwargs)
+                             for s in self.sentinels)
+        return f"<{type(self).__module__}.{type(self).__name__}(sentinels=[{addresses}])>"
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run a Sentinel command on every Sentinel (or one at random with
+        ``once=True``). Returns whether all succeeded, or the replies with
+        ``return_responses=True``."""
+        once = bool(kwargs.pop("once", False))
+        return_responses = bool(kwargs.pop("return_responses", False))
+        if once:
+            response = random.choice(self.sentinels).execute_command(*args, **kwargs)
+            return [response] if return_responses else bool(response)
+        responses = [sentinel.execute_command(*args, **kwargs) for sentinel in self.sentinels]
+        return responses if return_responses else all(responses)
+
     def close(self) -> None:
         """Close the Sentinel clients and stop the monitor thread (the clients handed
         out keep working, without failover events)."""
