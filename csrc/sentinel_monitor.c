@@ -434,8 +434,10 @@ dial(sf_monitor *m, link_t *l)
 }
 
 static void
-link_down(sf_monitor *m, link_t *l, const char *why)
+link_down(sf_monitor *m, link_t *l, const char *reason)
 {
+    char why[160];                 /* `reason` may point into the context freed below */
+    snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "connection lost");
     if (l->sub) {
         redisFree(l->sub);
         l->sub = NULL;
@@ -765,8 +767,11 @@ deliver(sf_monitor *m)
     pthread_mutex_unlock(&m->mutex);
     int rc = 0;
     for (int i = 0; i < n && m->on_event != Py_None; i++) {
-        PyObject *r = PyObject_CallFunction(m->on_event, "sss", events[i].kind,
-                                            events[i].service, events[i].detail);
+        PyObject *detail = PyUnicode_DecodeUTF8(events[i].detail,
+                                                (Py_ssize_t)strlen(events[i].detail), "replace");
+        PyObject *r = detail == NULL ? NULL
+                      : PyObject_CallFunction(m->on_event, "ssN", events[i].kind,
+                                              events[i].service, detail);
         if (r == NULL)
             PyErr_WriteUnraisable(m->on_event);
         Py_XDECREF(r);

@@ -250,3 +250,74 @@ def test_no_monitor_thread_without_clients(fresh_topology):
     master.close()
     time.sleep(0.5)
     assert not [t for t in threading.enumerate() if t.name == "sentinelfast-monitor" and t.is_alive()]
+
+
+def test_monitor_learns_the_other_sentinels(fresh_topology):
+    """Configured with one Sentinel, the monitor finds the others (and keeps the configured one)."""
+    topo = fresh_topology
+    sentinel = sf.Sentinel(topo.sentinel_addresses[:1], socket_timeout=SOCKET_TIMEOUT)
+    master = sentinel.master_for(topo.service_name, socket_timeout=SOCKET_TIMEOUT)
+    master.ping()
+    deadline = time.monotonic() + 15
+    while True:
+        links = sentinel.stats()["monitor"]["sentinels"]
+        if len([s for s in links if s["up"]]) == len(topo.sentinels):
+            break
+        assert time.monotonic() < deadline, links
+        time.sleep(0.1)
+    by_address = {s["address"]: s for s in links}
+    assert set(by_address) == set(topo.sentinel_addresses)
+    assert by_address[topo.sentinel_addresses[0]]["configured"] is True
+    assert [a for a, s in by_address.items() if s["configured"]] == [topo.sentinel_addresses[0]]
+    sentinel.close()
+    master.close()
+
+
+def test_forked_child_follows_a_failover(fresh_topology):
+    """A child process forked with a live master client gets its own monitor and rides out
+    a planned failover with no error and no lost write."""
+    import os
+
+    topo = fresh_topology
+    sentinel = sf.Sentinel(topo.sentinel_addresses, socket_timeout=SOCKET_TIMEOUT)
+    master = sentinel.master_for(topo.service_name, socket_timeout=SOCKET_TIMEOUT)
+    master.set("drill:parent", "1")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: write through the failover, report through the pipe
+        status = 1
+        try:
+            os.close(read_end)
+            writer = Writer(master, prefix="drill:child:")
+            writer.start()
+            os.write(write_end, b"started\n")
+            time.sleep(6)
+            writer.stop()
+            result = f"{len(writer.acked)} {len(writer.errors)} {writer.acked[-1][0]}\n"
+            os.write(write_end, result.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.readline().strip() == "started"
+        old = topo.master.address
+        time.sleep(0.5)
+        topo.failover()
+        new = topo.wait_for_master_change(old, timeout=30)
+        line = pipe.readline().split()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    acked, errors, last = map(int, line)
+    assert errors == 0 and acked > 100
+    # every acknowledged write of the child is on the new master
+    keys = [f"drill:child:{n}" for n in range(last + 1)]
+    values = []
+    for i in range(0, len(keys), 1000):
+        values += testing.resp_command(new, "MGET", *keys[i:i + 1000], timeout=5)
+    assert sum(v is not None for v in values) >= acked
+    # the parent's client still works
+    assert master.get("drill:parent") == b"1"
+    sentinel.close()
+    master.close()
+
