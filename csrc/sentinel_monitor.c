@@ -279,6 +279,7 @@ typedef struct {
     redisContext *sub;            /* subscribed to every event channel */
     redisContext *cmd;            /* for re-check queries */
     double next_attempt;
+    double quiet_until;           /* a query failed: skip it in re-checks until then */
     int up;
 } link_t;
 
@@ -472,6 +473,7 @@ link_up(sf_monitor *m, link_t *l)
     }
     freeReplyObject(r);
     l->sub = c;
+    l->quiet_until = 0;
     if (!l->up) {
         l->up = 1;
         push_event(m, "sentinel-up", NULL, "%s:%d", l->host, l->port);
@@ -633,15 +635,22 @@ flag(const char *flags, const char *f)
     return 0;
 }
 
+/* One query to one Sentinel. A Sentinel that failed to answer (down or hung) is left
+ * out of re-checks for two intervals, so it does not stall the loop every time. */
 static redisReply *
 query(sf_monitor *m, link_t *l, const char *fmt, const char *arg)
 {
-    if (l->cmd == NULL && (l->cmd = dial(m, l)) == NULL)
+    if (sf_monotonic() < l->quiet_until)
         return NULL;
+    if (l->cmd == NULL && (l->cmd = dial(m, l)) == NULL) {
+        l->quiet_until = sf_monotonic() + 2 * m->recheck_interval;
+        return NULL;
+    }
     redisReply *r = redisCommand(l->cmd, fmt, arg);
     if (r == NULL) {
         redisFree(l->cmd);
         l->cmd = NULL;
+        l->quiet_until = sf_monotonic() + 2 * m->recheck_interval;
     }
     return r;
 }
@@ -792,6 +801,7 @@ close_links(sf_monitor *m)
         l->sub = l->cmd = NULL;
         l->up = 0;
         l->next_attempt = 0;
+        l->quiet_until = 0;
     }
 }
 
