@@ -40,6 +40,7 @@ sources = [
     "csrc/pool.c",
     "csrc/client.c",
     "csrc/retry.c",
+    "csrc/backoff.c",
     "csrc/sentinel_discovery.c",
     "csrc/sentinel_monitor.c",
 ]

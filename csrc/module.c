@@ -3,6 +3,7 @@
 #include "sentinelfast.h"
 
 #include "sentinel_monitor.h"
+#include "backoff.h"
 
 #include <hiredis/hiredis.h>
 
@@ -45,7 +46,11 @@ sf_state_from_type(PyTypeObject *tp)
     X(str_OK) X(str_QUEUED) X(str_utf8) X(str_strict) X(str_NEVER_DECODE)       \
     X(str_EMPTY_RESPONSE) X(str_keys) X(str_connection_pool)                    \
     X(str_response_callbacks) X(str_AUTH) X(str_CLIENT_SETNAME) X(str_SELECT)   \
-    X(str_PING) X(str_ROLE) X(str_localhost) X(str_SENTINEL) X(str_MASTER) X(str_SLAVES)
+    X(str_PING) X(str_ROLE) X(str_localhost) X(str_SENTINEL) X(str_MASTER) X(str_SLAVES) \
+    /* backoff.c */                                                             \
+    X(ConstantBackoffType) X(NoBackoffType) X(ExponentialBackoffType)           \
+    X(FullJitterBackoffType) X(EqualJitterBackoffType)                          \
+    X(DecorrelatedJitterBackoffType) X(ExponentialWithJitterBackoffType)
 
 static int
 module_traverse(PyObject *module, visitproc visit, void *arg)
@@ -143,6 +148,8 @@ module_exec(PyObject *module)
         || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
         || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0)
+        return -1;
+    if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;
     if (!atfork_done) {
         if (pthread_atfork(NULL, NULL, after_fork_in_child) != 0) {

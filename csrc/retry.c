@@ -5,6 +5,7 @@
  *   backoff.compute(failures) and try again.
  * Nothing of the policy is looked at on the success path. */
 #include "retry.h"
+#include "backoff.h"
 
 #include <errno.h>
 #include <time.h>
@@ -16,9 +17,13 @@ unsigned long sf_retry_count = 0;
 #define DEFAULT_FAILOVER_BUDGET 30.0
 #define ELECTION_ALLOWANCE 15.0
 
+#define MAX_SLEEP 86400.0   /* a backoff longer than a day (or inf, nan) is cut to a day */
+
 int
 sf_sleep(double seconds)
 {
+    if (!(seconds <= MAX_SLEEP))
+        seconds = MAX_SLEEP;
     double deadline = sf_monotonic() + seconds;
     for (;;) {
         double left = deadline - sf_monotonic();
@@ -42,6 +47,8 @@ typedef struct {
     PyObject *supported;
     PyObject *backoff;
     double deadline;        /* monotonic; 0 = no time budget */
+    sf_state *st;           /* backoff fast path: */
+    sf_backoff *native;     /* p->backoff if exactly one of our C types, else NULL */
 } policy;
 
 /* retry._timeout: None = no time budget; a number of seconds; a negative number =
@@ -112,12 +119,22 @@ should_retry(sf_conn *conn, policy *p, int *failures)
             Py_XDECREF(exc);
             return -1;
         }
-        PyObject *r = PyObject_CallMethod(p->backoff, "reset", NULL);
-        if (r == NULL) {
+        /* backoff fast path: our C strategies are called directly */
+        if ((p->st = sf_state_from_type(Py_TYPE(conn))) == NULL) {
             Py_XDECREF(exc);
             return -1;
         }
-        Py_DECREF(r);
+        p->native = sf_backoff_native(p->st, p->backoff);
+        if (p->native != NULL)
+            sf_backoff_reset(p->native);
+        else {
+            PyObject *r = PyObject_CallMethod(p->backoff, "reset", NULL);
+            if (r == NULL) {
+                Py_XDECREF(exc);
+                return -1;
+            }
+            Py_DECREF(r);
+        }
     }
     int match = PyErr_GivenExceptionMatches(exc, p->supported);
     if (!match) {
@@ -131,16 +148,21 @@ should_retry(sf_conn *conn, policy *p, int *failures)
         sf_err_restore(exc);
         return 0;
     }
-    PyObject *delay = PyObject_CallMethod(p->backoff, "compute", "i", *failures);
-    if (delay == NULL) {
-        Py_DECREF(exc);
-        return -1;
-    }
-    double seconds = PyFloat_AsDouble(delay);
-    Py_DECREF(delay);
-    if (seconds == -1.0 && PyErr_Occurred()) {
-        Py_DECREF(exc);
-        return -1;
+    double seconds;
+    if (p->native != NULL)   /* backoff fast path */
+        seconds = sf_backoff_compute(p->st, p->native, *failures);
+    else {
+        PyObject *delay = PyObject_CallMethod(p->backoff, "compute", "i", *failures);
+        if (delay == NULL) {
+            Py_DECREF(exc);
+            return -1;
+        }
+        seconds = PyFloat_AsDouble(delay);
+        Py_DECREF(delay);
+        if (seconds == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(exc);
+            return -1;
+        }
     }
     Py_DECREF(exc);
     if (p->deadline > 0 && sf_monotonic() + seconds > p->deadline)

@@ -50,6 +50,18 @@ typedef struct {
     PyObject *str_SLAVES;
     PyObject *str_connection_pool;
     PyObject *str_response_callbacks;
+
+    /* backoff strategies (backoff.c): heap types and the PRNG they draw from */
+    PyTypeObject *ConstantBackoffType;
+    PyTypeObject *NoBackoffType;
+    PyTypeObject *ExponentialBackoffType;
+    PyTypeObject *FullJitterBackoffType;
+    PyTypeObject *EqualJitterBackoffType;
+    PyTypeObject *DecorrelatedJitterBackoffType;
+    PyTypeObject *ExponentialWithJitterBackoffType;
+    uint64_t rng[4];                        /* xoshiro256** state */
+    unsigned long rng_fork_generation;      /* reseeded when sf_fork_generation moves */
+    /* end backoff */
 } sf_state;
 
 extern PyModuleDef sf_module_def;
