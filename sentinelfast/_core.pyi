@@ -265,6 +265,9 @@ class Pool:
     def _retire_connections(self) -> None:
         """Close idle connections now and in-use ones when released."""
         ...
+    def _attach_service(self, service: Service | None, /) -> None:
+        """Follow a Service's failovers (Sentinel master pools)."""
+        ...
     def reset(self) -> None:
         """Forget every connection (idle ones are closed)."""
         ...
@@ -323,3 +326,82 @@ def discover_replicas(sentinels: list[_ClientT], service_name: _Encodable, /) ->
 def fork_generation() -> int:
     """How many fork()s this process descends from since the module was loaded."""
     ...
+
+def retry_count() -> int:
+    """How many times the retry loop has run a command again, in this process."""
+    ...
+
+class Service:
+    """Shared failover state of one Sentinel service (master address, epoch, hold)."""
+
+    def __new__(cls, name: str, hold_timeout: float = 5.0) -> Service: ...
+    def state(self) -> dict[str, Any]:
+        """What the monitor knows of the service, and its counters."""
+        ...
+    def set_master(self, host: str, port: int, /) -> None:
+        """Seed the master address if none is known yet."""
+        ...
+
+class Monitor:
+    """The Sentinel monitor loop (run() is a background thread's target)."""
+
+    def __init__(
+        self,
+        sentinels: Iterable[tuple[str, int]],
+        socket_timeout: float = 0.5,
+        recheck_interval: float = 5.0,
+        on_event: Callable[[str, str, str], Any] | None = None,
+    ) -> None: ...
+    def run(self) -> None:
+        """Subscribe, re-check and deliver events until stop() is called."""
+        ...
+    def stop(self) -> None:
+        """Ask run() to return."""
+        ...
+    def recheck(self) -> None:
+        """Re-check the masters now."""
+        ...
+    def service(self, name: str, hold_timeout: float = 5.0) -> Service:
+        """The shared Service state for ``name``."""
+        ...
+    def stats(self) -> dict[str, Any]:
+        """Sentinel links and counters."""
+        ...
+    def _forget_after_fork(self) -> None: ...
+
+class ConstantBackoff:
+    """Always wait ``backoff`` seconds."""
+
+    _backoff: float
+    def __init__(self, backoff: float) -> None: ...
+    def compute(self, failures: int) -> float: ...
+    def reset(self) -> None: ...
+
+class NoBackoff(ConstantBackoff):
+    """Retry at once."""
+
+    def __init__(self) -> None: ...
+
+class _CappedBackoff:
+    _cap: float
+    _base: float
+    def __init__(self, cap: float = 0.512, base: float = 0.008) -> None: ...
+    def compute(self, failures: int) -> float: ...
+    def reset(self) -> None: ...
+
+class ExponentialBackoff(_CappedBackoff):
+    """``min(cap, base * 2**failures)``."""
+
+class FullJitterBackoff(_CappedBackoff):
+    """Uniform between 0 and the exponential delay."""
+
+class EqualJitterBackoff(_CappedBackoff):
+    """Half the exponential delay plus a uniform draw over the other half."""
+
+class DecorrelatedJitterBackoff(_CappedBackoff):
+    """Between ``base`` and three times the previous delay, capped."""
+
+    _previous_backoff: float
+
+class ExponentialWithJitterBackoff(_CappedBackoff):
+    """``min(cap, random() * base * 2**failures)``."""

@@ -62,7 +62,7 @@ for _cls in (ConstantBackoff, NoBackoff, ExponentialBackoff, FullJitterBackoff,
 del _cls
 
 
-def default_backoff() -> AbstractBackoff:
+def default_backoff() -> "EqualJitterBackoff":
     """redis-py's default: :class:`EqualJitterBackoff` with the default cap and base."""
     return EqualJitterBackoff()
 

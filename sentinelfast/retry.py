@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Callable, Iterable, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Iterable, Optional, Protocol, Tuple, Type, TypeVar
 
-from .backoff import AbstractBackoff
 from .exceptions import ConnectionError, TimeoutError
 
 T = TypeVar("T")
+
+
+class BackoffLike(Protocol):
+    """What a Retry needs of a backoff strategy (see :mod:`sentinelfast.backoff`)."""
+
+    def compute(self, failures: int) -> float: ...
+
+    def reset(self) -> None: ...
 
 
 class Retry:
@@ -22,7 +29,7 @@ class Retry:
 
     def __init__(
         self,
-        backoff: AbstractBackoff,
+        backoff: BackoffLike,
         retries: int,
         supported_errors: Tuple[Type[Exception], ...] = (
             ConnectionError,
