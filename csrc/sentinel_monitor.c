@@ -380,10 +380,13 @@ end_failover(sf_monitor *m, sf_service *svc, const char *why)
         push_event(m, "failover-ended", svc->name, "%s", why);
 }
 
-/* The master of `svc` is now host:port. */
+/* The master of `svc` is now host:port. `ends_failover`: the news ends a failover
+ * even if the address is the one we had (+switch-master). A re-check naming the same
+ * master during a failover must not end the hold: the Sentinel asked may not be the
+ * one running it. */
 static void
 switch_master(sf_monitor *m, sf_service *svc, const char *host, int port, long long config_epoch,
-              const char *why)
+              int ends_failover, const char *why)
 {
     char old[300];
     service_lock(svc);
@@ -403,8 +406,13 @@ switch_master(sf_monitor *m, sf_service *svc, const char *host, int port, long l
     if (config_epoch > svc->config_epoch)
         svc->config_epoch = config_epoch;
     int was_failover = svc->failover;
-    __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&svc->changed);
+    if (moved || ends_failover) {
+        __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&svc->changed);
+    }
+    else {
+        was_failover = 0;
+    }
     service_unlock(svc);
     if (moved && known)
         push_event(m, "switch-master", svc->name, "%s -> %s:%d (%s); %d connection(s) dropped",
@@ -541,7 +549,7 @@ handle_event(sf_monitor *m, const char *channel, char *payload)
     if (strcmp(channel, "+switch-master") == 0 && n >= 5) {
         sf_service *svc = find_service(m, w[0]);
         if (svc)
-            switch_master(m, svc, w[3], atoi(w[4]), 0, "+switch-master");
+            switch_master(m, svc, w[3], atoi(w[4]), 0, 1, "+switch-master");
         return;
     }
     const char *name = event_master(w, n);
@@ -707,16 +715,38 @@ recheck_service(sf_monitor *m, sf_service *svc)
     if (in_progress)
         begin_failover(m, svc, "a Sentinel reports failover_in_progress");
     else if (best_epoch >= 0)
-        switch_master(m, svc, best_host, best_port, best_epoch, "re-check");
+        switch_master(m, svc, best_host, best_port, best_epoch, 0, "re-check");
 }
 
 /* ---------------------------------------------------------------- the loop */
+
+/* A hold that ran out without news: release it, and ask the Sentinels again. */
+static void
+expire_holds(sf_monitor *m)
+{
+    double now = sf_monotonic();
+    for (int i = 0; i < m->nservices; i++) {
+        sf_service *svc = m->services[i]->svc;
+        service_lock(svc);
+        int expired = svc->failover && now >= svc->failover_deadline;
+        if (expired) {
+            __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
+            pthread_cond_broadcast(&svc->changed);
+        }
+        service_unlock(svc);
+        if (expired) {
+            push_event(m, "failover-ended", svc->name, "hold timed out without +switch-master");
+            m->recheck_now = 1;
+        }
+    }
+}
 
 /* One round: (re)connect links, re-check if due, wait for events. No GIL. */
 static void
 step(sf_monitor *m)
 {
     pthread_mutex_lock(&m->mutex);
+    expire_holds(m);
     double now = sf_monotonic();
     for (int i = 0; i < m->nlinks; i++)
         if (m->links[i].sub == NULL && now >= m->links[i].next_attempt)
@@ -735,6 +765,12 @@ step(sf_monitor *m)
     fds[nfds].events = POLLIN;
     owner[nfds++] = NULL;
     double wait = m->next_recheck - sf_monotonic();
+    for (int i = 0; i < m->nservices; i++) {
+        sf_service *svc = m->services[i]->svc;
+        if (__atomic_load_n(&svc->failover, __ATOMIC_ACQUIRE)
+            && svc->failover_deadline - sf_monotonic() < wait)
+            wait = svc->failover_deadline - sf_monotonic();
+    }
     for (int i = 0; i < m->nlinks; i++) {
         link_t *l = &m->links[i];
         if (l->sub) {

@@ -296,17 +296,24 @@ def test_forked_child_follows_a_failover(fresh_topology):
             result = f"{len(writer.acked)} {len(writer.errors)} {writer.acked[-1][0]}\n"
             os.write(write_end, result.encode())
             status = 0
+        except BaseException:
+            import traceback
+            os.write(write_end, ("child failed: " + traceback.format_exc().replace("\n", " | ")
+                                 + "\n").encode())
         finally:
             os._exit(status)
     os.close(write_end)
     with os.fdopen(read_end) as pipe:
-        assert pipe.readline().strip() == "started"
+        first = pipe.readline().strip()
+        assert first == "started", first
         old = topo.master.address
         time.sleep(0.5)
         topo.failover()
         new = topo.wait_for_master_change(old, timeout=30)
-        line = pipe.readline().split()
+        report = pipe.readline()
+        line = report.split()
     _, status = os.waitpid(pid, 0)
+    assert not report.startswith("child failed"), report
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     acked, errors, last = map(int, line)
     assert errors == 0 and acked > 100
