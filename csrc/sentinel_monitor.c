@@ -841,40 +841,6 @@ close_links(sf_monitor *m)
     }
 }
 
-static PyObject *
-monitor_run(sf_monitor *m, PyObject *unused)
-{
-    pthread_mutex_lock(&m->mutex);
-    if (m->running) {
-        pthread_mutex_unlock(&m->mutex);
-        PyErr_SetString(PyExc_RuntimeError, "the monitor is already running");
-        return NULL;
-    }
-    m->running = 1;
-    m->recheck_now = 1;
-    m->fork_generation = sf_fork_generation;
-    pthread_mutex_unlock(&m->mutex);
-    for (;;) {
-        int stop;
-        Py_BEGIN_ALLOW_THREADS
-        step(m);
-        pthread_mutex_lock(&m->mutex);
-        stop = m->stop;
-        pthread_mutex_unlock(&m->mutex);
-        Py_END_ALLOW_THREADS
-        deliver(m);
-        if (stop)
-            break;
-    }
-    pthread_mutex_lock(&m->mutex);
-    close_links(m);
-    m->running = 0;
-    m->stop = 0;
-    pthread_mutex_unlock(&m->mutex);
-    deliver(m);
-    Py_RETURN_NONE;
-}
-
 /* Lock the monitor from a Python thread: the loop may hold the mutex across network
  * round trips, so wait without the GIL. */
 static void
@@ -888,11 +854,57 @@ lock_from_python(sf_monitor *m)
 }
 
 static PyObject *
+monitor_run(sf_monitor *m, PyObject *unused)
+{
+    pthread_mutex_lock(&m->mutex);
+    if (m->running) {
+        pthread_mutex_unlock(&m->mutex);
+        PyErr_SetString(PyExc_RuntimeError, "the monitor is already running");
+        return NULL;
+    }
+    m->running = 1;          /* `stop` is kept: a stop() issued before we got here counts */
+    m->recheck_now = 1;
+    m->fork_generation = sf_fork_generation;
+    pthread_mutex_unlock(&m->mutex);
+    for (;;) {
+        int stop;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&m->mutex);
+        stop = m->stop;
+        pthread_mutex_unlock(&m->mutex);
+        if (!stop)
+            step(m);
+        pthread_mutex_lock(&m->mutex);
+        stop = m->stop;
+        pthread_mutex_unlock(&m->mutex);
+        Py_END_ALLOW_THREADS
+        deliver(m);
+        if (stop)
+            break;
+    }
+    pthread_mutex_lock(&m->mutex);
+    close_links(m);
+    m->running = 0;
+    pthread_mutex_unlock(&m->mutex);
+    deliver(m);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+monitor_arm(sf_monitor *m, PyObject *unused)
+{
+    /* Before starting a thread on run(): clear an earlier stop request. */
+    lock_from_python(m);
+    m->stop = 0;
+    pthread_mutex_unlock(&m->mutex);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 monitor_stop(sf_monitor *m, PyObject *unused)
 {
     lock_from_python(m);
-    if (m->running)
-        m->stop = 1;
+    m->stop = 1;
     pthread_mutex_unlock(&m->mutex);
     (void)!write(m->wake[1], "x", 1);
     Py_RETURN_NONE;
@@ -1072,7 +1084,10 @@ monitor_dealloc(sf_monitor *m)
 static PyMethodDef monitor_methods[] = {
     {"run", (PyCFunction)monitor_run, METH_NOARGS,
      "The monitor loop; returns after stop(). Meant as a background thread's target."},
-    {"stop", (PyCFunction)monitor_stop, METH_NOARGS, "Ask run() to return."},
+    {"stop", (PyCFunction)monitor_stop, METH_NOARGS,
+     "Ask run() to return (also a run() about to start)."},
+    {"arm", (PyCFunction)monitor_arm, METH_NOARGS,
+     "Clear a stop request; call before starting a thread on run()."},
     {"recheck", (PyCFunction)monitor_recheck, METH_NOARGS, "Re-check the masters now."},
     {"service", (PyCFunction)(void (*)(void))monitor_service, METH_VARARGS | METH_KEYWORDS,
      "service(name, hold_timeout=5.0) -> the shared Service state for `name`."},

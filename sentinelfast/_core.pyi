@@ -358,6 +358,9 @@ class Monitor:
     def stop(self) -> None:
         """Ask run() to return."""
         ...
+    def arm(self) -> None:
+        """Clear a stop request; call before starting a thread on run()."""
+        ...
     def recheck(self) -> None:
         """Re-check the masters now."""
         ...

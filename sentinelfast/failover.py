@@ -74,6 +74,7 @@ class FailoverMonitor:
                                      recheck_interval=recheck_interval,
                                      on_event=self._on_event)
         self._thread: Optional[threading.Thread] = None
+        self._stopping = False
         self._lock = threading.Lock()
         self._clients = 0
         self._listeners: List[Callable[[SentinelEvent], Any]] = []
@@ -96,26 +97,37 @@ class FailoverMonitor:
         with self._lock:
             self._clients -= 1
             if self._clients == 0:
-                self._native.stop()
+                self._stop_locked()
 
     def _start_locked(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            if not self._stopping:
+                return
+            if thread is not threading.current_thread():
+                thread.join(5)          # the previous loop is finishing its round
+        self._stopping = False
+        self._native.arm()
         self._thread = threading.Thread(target=self._native.run, name="sentinelfast-monitor",
                                         daemon=True)
         self._thread.start()
 
+    def _stop_locked(self) -> None:
+        self._stopping = True
+        self._native.stop()
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread and wait for it."""
         with self._lock:
-            thread, self._thread = self._thread, None
-        self._native.stop()
+            thread = self._thread
+            self._stop_locked()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._thread = None
+        self._stopping = False
         self._native._forget_after_fork()
         if self._clients > 0:
             self._start_locked()
