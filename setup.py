@@ -43,6 +43,7 @@ sources = [
     "csrc/backoff.c",
     "csrc/sentinel_discovery.c",
     "csrc/sentinel_monitor.c",
+    "csrc/reply_parsers.c",
 ]
 
 setup(

@@ -158,6 +158,8 @@ module_exec(PyObject *module)
         }
         atfork_done = 1;
     }
+    if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0)
+        return -1;
     if (PyModule_AddIntConstant(module, "HIREDIS_MAJOR", HIREDIS_MAJOR) < 0
         || PyModule_AddIntConstant(module, "HIREDIS_MINOR", HIREDIS_MINOR) < 0)
         return -1;

@@ -122,6 +122,7 @@ extern PyType_Spec sf_client_spec;
 extern unsigned long sf_retry_count;
 
 /* Module-level functions defined outside module.c */
+extern PyMethodDef sf_reply_parser_methods[];   /* reply_parsers.c */
 PyObject *sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sf_discover_replicas(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 

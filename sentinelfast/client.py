@@ -346,14 +346,7 @@ class Pipeline(Redis):
 
     def _execute_pipeline(self, stack: List[_Command], raise_on_error: bool) -> List[Any]:
         replies = self._send([args for args, _ in stack])
-        results = []
-        for (args, options), reply in zip(stack, replies):
-            if isinstance(reply, ResponseError):
-                if "EMPTY_RESPONSE" in options:
-                    reply = options["EMPTY_RESPONSE"]
-                results.append(reply)
-            else:
-                results.append(self._parse(args, options, reply))
+        results = _core.apply_callbacks(stack, replies, self.response_callbacks, ResponseError)
         if raise_on_error:
             self._raise_first_error(stack, results)
         return results
@@ -386,8 +379,7 @@ class Pipeline(Redis):
             raise ResponseError("Wrong number of response items from pipeline execution")
         if raise_on_error:
             self._raise_first_error(stack, response)
-        return [r if isinstance(r, Exception) else self._parse(args, options, r)
-                for r, (args, options) in zip(response, stack)]
+        return _core.apply_callbacks(stack, response, self.response_callbacks, None)
 
     @staticmethod
     def _raise_first_error(stack: List[_Command], results: List[Any]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Tuple, Union
 
+from .. import _core
+
 
 def str_if_bytes(value: Any) -> Any:
     """Decode bytes as UTF-8 (replacing invalid sequences); return anything else unchanged."""
@@ -69,21 +71,6 @@ def list_of_bools(response: Any, **options: Any) -> List[bool]:
     return [bool(item) for item in response]
 
 
-def pairs_to_dict(response: Any, **options: Any) -> dict:
-    """Flat ``[k1, v1, k2, v2, ...]`` -> ``{k1: v1, ...}`` (nil -> {})."""
-    if not response:
-        return {}
-    items = iter(response)
-    return dict(zip(items, items))
-
-
-def parse_set_result(response: Any, **options: Any) -> Any:
-    """SET -> True / None, or the old value when called with ``get=True``."""
-    if options.get("get"):
-        return response
-    return response and str_if_bytes(response) == "OK"
-
-
 def parse_scan(response: Any, **options: Any) -> Tuple[int, Any]:
     """SCAN / SSCAN -> ``(int cursor, list)``."""
     cursor, items = response
@@ -120,13 +107,6 @@ def _member_score_pairs(response: Any, score_cast_func: Any) -> List[tuple]:
     cast = score_caster(score_cast_func)
     items = iter(response)
     return [(member, cast(score)) for member, score in zip(items, items)]
-
-
-def parse_zset_range(response: Any, **options: Any) -> Any:
-    """ZRANGE family -> list of members, or ``(member, score)`` tuples with ``withscores``."""
-    if not response or not options.get("withscores"):
-        return response
-    return _member_score_pairs(response, options.get("score_cast_func", float))
 
 
 def parse_zpop(response: Any, **options: Any) -> Any:
@@ -184,3 +164,13 @@ def parse_client_kill(response: Any, **options: Any) -> Union[int, bool]:
 def decode_list(response: Any, **options: Any) -> List[Any]:
     """Array of bulk strings -> list of str."""
     return [str_if_bytes(item) for item in response]
+
+
+# The hot ones run in C (csrc/reply_parsers.c), with the same behaviour:
+#   pairs_to_dict: flat [k1, v1, ...] -> {k1: v1, ...} (nil -> {})
+#   parse_set_result: SET -> True / None, or the old value with get=True
+#   parse_zset_range: ZRANGE family -> members, or (member, score_cast_func(score))
+#     pairs with withscores (a ValueError/TypeError is retried on float(score))
+pairs_to_dict = _core.pairs_to_dict
+parse_set_result = _core.parse_set_result
+parse_zset_range = _core.parse_zset_range

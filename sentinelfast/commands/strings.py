@@ -55,6 +55,10 @@ class StringCommands(CommandMixin):
         conditions are mutually exclusive. With ``get=True`` the old value is
         returned instead of True/None.
         """
+        if (ex is None and px is None and exat is None and pxat is None and not keepttl
+                and not nx and not xx and not get and ifeq is None and ifne is None
+                and ifdeq is None and ifdne is None):
+            return self.execute_command("SET", name, value)   # the common case, fast
         if not at_most_one_set(
             (ex is not None, px is not None, exat is not None, pxat is not None, keepttl)
         ):
