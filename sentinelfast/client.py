@@ -89,7 +89,7 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
         **ignored: Any,
     ) -> None:
         if ignored.get("ssl"):
-            raise NotImplementedError("TLS connections are not supported by sentinelfast yet")
+            raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
         if connection_pool is None:
             kwargs: Dict[str, Any] = {
                 "db": db,

@@ -133,7 +133,7 @@ class UnixDomainSocketConnection(Connection):
 def _check_ignored(ignored: Mapping[str, Any]) -> None:
     unknown = set(ignored) - _ACCEPTED_AND_IGNORED
     if any(k.startswith("ssl") for k in unknown) and ignored.get("ssl", True):
-        raise NotImplementedError("TLS connections are not supported by sentinelfast yet")
+        raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
     if unknown:
         name = sorted(unknown)[0]
         raise TypeError(f"Connection() got an unexpected keyword argument {name!r}")

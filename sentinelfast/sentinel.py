@@ -130,7 +130,7 @@ class SentinelConnectionPool(ConnectionPool):
 
     def __init__(self, service_name: str, sentinel_manager: "Sentinel", **kwargs: Any) -> None:
         if kwargs.pop("ssl", False):
-            raise NotImplementedError("TLS connections are not supported by sentinelfast yet")
+            raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
         kwargs.setdefault("connection_class", SentinelManagedConnection)
         self.is_master = kwargs.pop("is_master", True)
         self.check_connection = kwargs.pop("check_connection", False)
