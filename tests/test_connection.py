@@ -356,7 +356,8 @@ def test_ctrl_c_interrupts_a_blocked_read(plain_server):
     import signal
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
+    # -P: import the installed sentinelfast, not the source tree in the current directory
+    child = subprocess.Popen([sys.executable, "-P", "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
