@@ -890,33 +890,34 @@ monitor_run(sf_monitor *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* Set the loop's request flags from Python and wake the loop. */
+static void
+request(sf_monitor *m, int *flag, int value)
+{
+    lock_from_python(m);
+    *flag = value;
+    pthread_mutex_unlock(&m->mutex);
+    (void)!write(m->wake[1], "x", 1);
+}
+
 static PyObject *
 monitor_arm(sf_monitor *m, PyObject *unused)
 {
-    /* Before starting a thread on run(): clear an earlier stop request. */
-    lock_from_python(m);
-    m->stop = 0;
-    pthread_mutex_unlock(&m->mutex);
+    request(m, &m->stop, 0);    /* before starting a thread on run() */
     Py_RETURN_NONE;
 }
 
 static PyObject *
 monitor_stop(sf_monitor *m, PyObject *unused)
 {
-    lock_from_python(m);
-    m->stop = 1;
-    pthread_mutex_unlock(&m->mutex);
-    (void)!write(m->wake[1], "x", 1);
+    request(m, &m->stop, 1);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 monitor_recheck(sf_monitor *m, PyObject *unused)
 {
-    lock_from_python(m);
-    m->recheck_now = 1;
-    pthread_mutex_unlock(&m->mutex);
-    (void)!write(m->wake[1], "x", 1);
+    request(m, &m->recheck_now, 1);
     Py_RETURN_NONE;
 }
 

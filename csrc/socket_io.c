@@ -236,24 +236,40 @@ sf_sock_connect_unix(sf_state *st, const char *path, double connect_timeout, dou
     return fd;
 }
 
-/* After EINTR with time left, shorten the socket timeout to what remains. */
+/* A blocking send/recv interrupted by signals: the socket timeout counts from the
+ * first attempt, so after EINTR it is shortened to what remains, and put back after. */
+typedef struct {
+    double deadline;
+    int shortened;
+} eintr_clock;
+
+/* EINTR: run the signal handlers (-1 if one raised), then shorten the timeout. */
 static int
-after_eintr(int fd, double timeout, double deadline)
+after_eintr(eintr_clock *clk, int fd, double timeout)
 {
+    if (!clk->shortened && timeout >= 0)
+        clk->deadline = sf_monotonic() + timeout;
+    clk->shortened = 1;
     if (PyErr_CheckSignals() < 0)
         return -1;
     if (timeout >= 0) {
-        double left = deadline - sf_monotonic();
+        double left = clk->deadline - sf_monotonic();
         set_io_timeout(fd, left > 0 ? left : 1e-6);
     }
     return 0;
 }
 
+static void
+restore_timeout(eintr_clock *clk, int fd, double timeout)
+{
+    if (clk->shortened)
+        set_io_timeout(fd, timeout);
+}
+
 int
 sf_sock_send_all(sf_state *st, int fd, const char *buf, size_t len, double timeout)
 {
-    double deadline = 0;
-    int shortened = 0;
+    eintr_clock clk = {0, 0};
     while (len > 0) {
         ssize_t n;
         int err;
@@ -267,15 +283,11 @@ sf_sock_send_all(sf_state *st, int fd, const char *buf, size_t len, double timeo
             continue;
         }
         if (err == EINTR) {
-            if (!shortened && timeout >= 0)
-                deadline = sf_monotonic() + timeout;
-            shortened = 1;
-            if (after_eintr(fd, timeout, deadline) < 0)
+            if (after_eintr(&clk, fd, timeout) < 0)
                 return -1;
             continue;
         }
-        if (shortened)
-            set_io_timeout(fd, timeout);
+        restore_timeout(&clk, fd, timeout);
         if (err == EAGAIN || err == EWOULDBLOCK)
             PyErr_SetString(st->TimeoutError, "Timeout writing to socket");
         else
@@ -283,16 +295,14 @@ sf_sock_send_all(sf_state *st, int fd, const char *buf, size_t len, double timeo
                          strerror(err));
         return -1;
     }
-    if (shortened)
-        set_io_timeout(fd, timeout);
+    restore_timeout(&clk, fd, timeout);
     return 0;
 }
 
 Py_ssize_t
 sf_sock_recv(sf_state *st, int fd, char *buf, size_t cap, double timeout)
 {
-    double deadline = 0;
-    int shortened = 0;
+    eintr_clock clk = {0, 0};
     for (;;) {
         ssize_t n;
         int err;
@@ -301,8 +311,7 @@ sf_sock_recv(sf_state *st, int fd, char *buf, size_t cap, double timeout)
         err = errno;
         Py_END_ALLOW_THREADS
         if (n > 0) {
-            if (shortened)
-                set_io_timeout(fd, timeout);
+            restore_timeout(&clk, fd, timeout);
             return n;
         }
         if (n == 0) {
@@ -310,15 +319,11 @@ sf_sock_recv(sf_state *st, int fd, char *buf, size_t cap, double timeout)
             return -1;
         }
         if (err == EINTR) {
-            if (!shortened && timeout >= 0)
-                deadline = sf_monotonic() + timeout;
-            shortened = 1;
-            if (after_eintr(fd, timeout, deadline) < 0)
+            if (after_eintr(&clk, fd, timeout) < 0)
                 return -1;
             continue;
         }
-        if (shortened)
-            set_io_timeout(fd, timeout);
+        restore_timeout(&clk, fd, timeout);
         if (err == EAGAIN || err == EWOULDBLOCK)
             PyErr_SetString(st->TimeoutError, "Timeout reading from socket");
         else

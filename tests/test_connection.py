@@ -356,9 +356,13 @@ def test_ctrl_c_interrupts_a_blocked_read(plain_server):
     import signal
     import sys
 
-    # -P: import the installed sentinelfast, not the source tree in the current directory
+    import os
+
+    # The child imports the very sentinelfast this test imported (installed or built in
+    # place): -P keeps the current directory off sys.path, PYTHONPATH points at it.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
     child = subprocess.Popen([sys.executable, "-P", "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout.readline().strip() == "ready"
         plain_server.pause()
