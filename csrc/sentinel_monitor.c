@@ -800,11 +800,24 @@ step(sf_monitor *m)
     pthread_mutex_unlock(&m->mutex);
 }
 
+/* Lock the monitor while holding the GIL. Never block on the mutex with the GIL held:
+ * the loop may hold the mutex across network round trips, and a holder of the mutex
+ * may be waiting for the GIL (deadlock). */
+static void
+lock_from_python(sf_monitor *m)
+{
+    if (pthread_mutex_trylock(&m->mutex) == 0)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&m->mutex);
+    Py_END_ALLOW_THREADS
+}
+
 /* Hand the collected events to Python (GIL held). */
 static int
 deliver(sf_monitor *m)
 {
-    pthread_mutex_lock(&m->mutex);
+    lock_from_python(m);
     event_t *events = m->events;
     int n = m->nevents;
     m->events = NULL;
@@ -841,22 +854,10 @@ close_links(sf_monitor *m)
     }
 }
 
-/* Lock the monitor from a Python thread: the loop may hold the mutex across network
- * round trips, so wait without the GIL. */
-static void
-lock_from_python(sf_monitor *m)
-{
-    if (pthread_mutex_trylock(&m->mutex) == 0)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&m->mutex);
-    Py_END_ALLOW_THREADS
-}
-
 static PyObject *
 monitor_run(sf_monitor *m, PyObject *unused)
 {
-    pthread_mutex_lock(&m->mutex);
+    lock_from_python(m);
     if (m->running) {
         pthread_mutex_unlock(&m->mutex);
         PyErr_SetString(PyExc_RuntimeError, "the monitor is already running");
@@ -882,7 +883,7 @@ monitor_run(sf_monitor *m, PyObject *unused)
         if (stop)
             break;
     }
-    pthread_mutex_lock(&m->mutex);
+    lock_from_python(m);
     close_links(m);
     m->running = 0;
     pthread_mutex_unlock(&m->mutex);
@@ -977,10 +978,28 @@ monitor_stats(sf_monitor *m, PyObject *unused)
     return d;
 }
 
+/* fork(): the forking thread holds the mutex across the fork (taken in
+ * _lock_for_fork), so the loop is not in the middle of changing a hiredis context and
+ * the child inherits consistent state. */
+static PyObject *
+monitor_lock_for_fork(sf_monitor *m, PyObject *unused)
+{
+    lock_from_python(m);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+monitor_unlock_after_fork(sf_monitor *m, PyObject *unused)
+{
+    pthread_mutex_unlock(&m->mutex);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
 {
-    /* In a forked child: the thread is gone; drop the parent's sockets. */
+    /* In a forked child, with the mutex taken before the fork: the thread is gone;
+     * close the child's copies of the parent's Sentinel sockets. */
     pthread_mutex_init(&m->mutex, NULL);
     for (int i = 0; i < m->nlinks; i++) {
         link_t *l = &m->links[i];
@@ -1093,8 +1112,12 @@ static PyMethodDef monitor_methods[] = {
     {"service", (PyCFunction)(void (*)(void))monitor_service, METH_VARARGS | METH_KEYWORDS,
      "service(name, hold_timeout=5.0) -> the shared Service state for `name`."},
     {"stats", (PyCFunction)monitor_stats, METH_NOARGS, "Links and counters."},
+    {"_lock_for_fork", (PyCFunction)monitor_lock_for_fork, METH_NOARGS,
+     "Before fork(): hold the mutex across the fork."},
+    {"_unlock_after_fork", (PyCFunction)monitor_unlock_after_fork, METH_NOARGS,
+     "After fork() in the parent: release it."},
     {"_forget_after_fork", (PyCFunction)monitor_forget_after_fork, METH_NOARGS,
-     "Reset in a forked child."},
+     "After fork() in the child: reset (the mutex is re-created)."},
     {NULL},
 };
 

@@ -157,13 +157,32 @@ class FailoverMonitor:
         return stats
 
 
+_forking: List["FailoverMonitor"] = []
+
+
+def _before_fork() -> None:
+    # Hold each monitor's mutex across fork(), so that the child inherits the loop's
+    # state between two changes, never in the middle of one.
+    _forking[:] = list(_monitors)
+    for monitor in _forking:
+        monitor._native._lock_for_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for monitor in _forking:
+        monitor._native._unlock_after_fork()
+    _forking.clear()
+
+
 def _after_fork_in_child() -> None:
-    for monitor in list(_monitors):
+    for monitor in _forking:
         monitor._after_fork_in_child()
+    _forking.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 __all__ = ["FailoverMonitor", "SentinelEvent", "default_sentinel_retry",
            "DEFAULT_HOLD_TIMEOUT", "DEFAULT_RECHECK_INTERVAL"]
