@@ -410,3 +410,26 @@ class DecorrelatedJitterBackoff(_CappedBackoff):
 
 class ExponentialWithJitterBackoff(_CappedBackoff):
     """``min(cap, random() * base * 2**failures)``."""
+
+def parse_set_result(response: Any, /, **options: Any) -> Any:
+    """SET reply -> True / None, or the old value with ``get=True``."""
+    ...
+
+def pairs_to_dict(response: Any, /, **options: Any) -> dict[Any, Any]:
+    """``[k1, v1, k2, v2, ...]`` -> ``{k1: v1, ...}`` (nil -> ``{}``)."""
+    ...
+
+def parse_zset_range(response: Any, /, **options: Any) -> Any:
+    """ZRANGE family reply -> members, or ``(member, score)`` pairs with ``withscores=True``."""
+    ...
+
+def apply_callbacks(
+    stack: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
+    replies: Sequence[Any],
+    callbacks: Any,
+    response_error_class: type[BaseException] | None,
+    /,
+) -> list[Any]:
+    """Parse pipeline replies with the response callbacks (error replies stay exceptions;
+    with an ``EMPTY_RESPONSE`` option a ``response_error_class`` error becomes that value)."""
+    ...
