@@ -45,10 +45,7 @@ import importlib.util
 import json
 import logging
 import os
-import platform
 import signal
-import socket
-import subprocess
 import sys
 import time
 
@@ -68,6 +65,8 @@ def load_demo():
 
 
 demo = load_demo()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # run with -P
+from machine import machine_info  # noqa: E402
 
 
 class DrillConsole(demo.Console):
@@ -83,31 +82,6 @@ class DrillConsole(demo.Console):
 
     def status(self, text):
         pass
-
-
-def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                                       timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        redis_version = "?"
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "kernel": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "redis_server": redis_version,
-        "hostname": socket.gethostname(),
-    }
 
 
 def rel(t, t0):
@@ -240,8 +214,8 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     info = machine_info()
     print(f"failover drill: clients {', '.join(clients)}; faults {', '.join(faults)}")
-    print(f"machine: {info['cpu']}, {info['cpus']} CPUs, {info['kernel']}, Python {info['python']}, "
-          f"{info['redis_server'].split(' sha=')[0]}")
+    print(f"machine: {info['cpu']}, {info['cores']} CPUs, Linux {info['kernel']}, "
+          f"Python {info['python']}, Redis server v={info['redis_server']}")
 
     summaries, results = [], {}
     failed = False
@@ -307,8 +281,8 @@ def main(argv=None):
         json.dump(doc, f, indent=2, default=str)
         f.write("\n")
     md = [
-        f"Failover drill, {date}, on {info['cpu']} ({info['cpus']} CPUs, {info['kernel']}), "
-        f"{info['redis_server'].split(' sha=')[0]}, Python {info['python']}; sentinelfast "
+        f"Failover drill, {date}, on {info['cpu']} ({info['cores']} CPUs, Linux {info['kernel']}), "
+        f"Redis server v={info['redis_server']}, Python {info['python']}; sentinelfast "
         f"{versions['sentinelfast']}" + (f", redis-py {versions['redis_py']}" if "redis_py" in versions else "")
         + ". One run per row (`benchmarks/failover_drill.py`).",
         "",

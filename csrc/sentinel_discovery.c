@@ -6,6 +6,7 @@
  * is asked. The caller (sentinelfast.sentinel.Sentinel) moves the Sentinel that
  * answered to the front of its list. */
 #include "client.h"
+#include "sentinel_flags.h"
 
 #include <string.h>
 
@@ -28,19 +29,8 @@ field(PyObject *pairs, const char *name)
 static int
 has_flag(PyObject *flags, const char *flag)
 {
-    if (flags == NULL || !PyBytes_Check(flags))
-        return 0;
-    const char *s = PyBytes_AS_STRING(flags);
-    const char *end = s + PyBytes_GET_SIZE(flags);
-    size_t len = strlen(flag);
-    while (s < end) {
-        const char *comma = memchr(s, ',', (size_t)(end - s));
-        const char *stop = comma ? comma : end;
-        if ((size_t)(stop - s) == len && memcmp(s, flag, len) == 0)
-            return 1;
-        s = stop + 1;
-    }
-    return 0;
+    return flags != NULL && PyBytes_Check(flags)
+           && sf_has_flag(PyBytes_AS_STRING(flags), (size_t)PyBytes_GET_SIZE(flags), flag);
 }
 
 static long

@@ -16,6 +16,7 @@
  *     heard of a failover yet still names the old master with an older epoch);
  *   - learns other Sentinels from SENTINEL SENTINELS and keeps the configured ones. */
 #include "sentinel_monitor.h"
+#include "sentinel_flags.h"
 
 #include <hiredis/hiredis.h>
 
@@ -630,17 +631,7 @@ pair(redisReply *r, const char *key)
 static int
 flag(const char *flags, const char *f)
 {
-    if (flags == NULL)
-        return 0;
-    size_t n = strlen(f);
-    for (const char *p = flags; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, f, n) == 0)
-            return 1;
-        p = comma ? comma + 1 : NULL;
-    }
-    return 0;
+    return flags != NULL && sf_has_flag(flags, strlen(flags), f);
 }
 
 /* One query to one Sentinel. A Sentinel that failed to answer (down or hung) is left

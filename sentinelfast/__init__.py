@@ -38,6 +38,7 @@ from .sentinel import (
     ReplicaNotFoundError,
     Sentinel,
     SentinelConnectionPool,
+    SentinelEvent,
     SentinelManagedConnection,
     SlaveNotFoundError,
 )
@@ -52,7 +53,7 @@ def from_url(url: str, **kwargs) -> Redis:
 
 __all__ = [
     "Sentinel", "SentinelConnectionPool", "SentinelManagedConnection",
-    "MasterNotFoundError", "SlaveNotFoundError", "ReplicaNotFoundError",
+    "MasterNotFoundError", "SlaveNotFoundError", "ReplicaNotFoundError", "SentinelEvent",
     "Redis", "StrictRedis", "Pipeline", "Connection", "UnixDomainSocketConnection",
     "ConnectionPool", "BlockingConnectionPool", "Retry", "from_url", "exceptions",
     "RedisError", "ConnectionError", "TimeoutError", "AuthenticationError",

@@ -17,6 +17,7 @@ from .connection import ConnectionPool, UnixDomainSocketConnection, _DEFAULT
 from .exceptions import (
     ConnectionError,
     ExecAbortError,
+    RedisError,
     ResponseError,
     TimeoutError,
     WatchError,
@@ -277,9 +278,9 @@ class Pipeline(Redis):
     def multi(self) -> None:
         """Start buffering the transaction after ``watch()``."""
         if self.explicit_transaction:
-            raise RedisErrorClass("Cannot issue nested calls to MULTI")
+            raise RedisError("Cannot issue nested calls to MULTI")
         if self.command_stack:
-            raise RedisErrorClass("Commands without an initial WATCH have already been issued")
+            raise RedisError("Commands without an initial WATCH have already been issued")
         self.explicit_transaction = True
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
@@ -309,22 +310,20 @@ class Pipeline(Redis):
         return self._parse(args, options, reply)
 
     def _parse(self, args: Sequence[Any], options: Dict[str, Any], reply: Any) -> Any:
-        callback = self.response_callbacks.get(args[0])
-        if callback is None:
-            return reply
-        options = {k: v for k, v in options.items()
-                   if k not in ("keys", "NEVER_DECODE", "EMPTY_RESPONSE")}
-        return callback(reply, **options)
+        return _core.apply_callbacks([(args, options)], [reply], self.response_callbacks,
+                                     None)[0]
 
     def watch(self, *names: Any) -> Any:
         """WATCH keys (immediately, on this pipeline's own connection)."""
         if self.explicit_transaction:
-            raise RedisErrorClass("Cannot issue a WATCH after a MULTI")
+            raise RedisError("Cannot issue a WATCH after a MULTI")
         return self.execute_command("WATCH", *names)
 
     def unwatch(self) -> Any:
-        """UNWATCH all keys."""
-        return self.watching and self.execute_command("UNWATCH") or True
+        """UNWATCH all keys (nothing to send when not watching)."""
+        if not self.watching:
+            return True
+        return self.execute_command("UNWATCH") or True   # as redis-py: never falsy
 
     def _send(self, commands: List[Tuple[Any, ...]]) -> List[Any]:
         conn = self._watch_connection
@@ -388,7 +387,5 @@ class Pipeline(Redis):
                 _annotate(r, i + 1, stack[i][0])
                 raise r
 
-
-from .exceptions import RedisError as RedisErrorClass  # noqa: E402
 
 __all__ = ["Redis", "StrictRedis", "Pipeline"]

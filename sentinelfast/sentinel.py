@@ -16,7 +16,7 @@ from . import _core
 from .client import Redis
 from .commands import SentinelCommands
 from .connection import Connection, ConnectionPool
-from .exceptions import ConnectionError, ReadOnlyError, ResponseError, TimeoutError
+from .exceptions import ConnectionError, ReadOnlyError, TimeoutError
 from .failover import FailoverMonitor, SentinelEvent, default_sentinel_retry
 
 logger = logging.getLogger(__name__)
@@ -359,4 +359,4 @@ class Sentinel(SentinelCommands):
 
 __all__ = ["Sentinel", "SentinelConnectionPool", "SentinelConnectionPoolProxy",
            "SentinelManagedConnection", "MasterNotFoundError", "SlaveNotFoundError",
-           "ReplicaNotFoundError"]
+           "ReplicaNotFoundError", "SentinelEvent"]

@@ -6,7 +6,7 @@ import threading
 import pytest
 import redis
 import redis.exceptions
-from conftest import ACL_USERS, AUTH_PASSWORD, testing
+from conftest import ACL_USERS, testing
 from sfimpl import no_retry, sf, sf_exceptions, sf_sentinel
 
 _encode = testing.topology._encode_command

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import testing
-from sfimpl import IMPL, sf, sf_exceptions
+from sfimpl import IMPL, sf
 
 pytestmark = pytest.mark.skipif(IMPL != "sentinelfast",
                                 reason="drills check sentinelfast's failover handling")

@@ -104,9 +104,8 @@ def score_caster(score_cast_func: Any) -> Callable[[Any], Any]:
 
 
 def _member_score_pairs(response: Any, score_cast_func: Any) -> List[tuple]:
-    cast = score_caster(score_cast_func)
-    items = iter(response)
-    return [(member, cast(score)) for member, score in zip(items, items)]
+    """``[m1, s1, m2, s2, ...]`` -> ``[(m1, cast(s1)), ...]``, by the C ZRANGE parser."""
+    return _core.parse_zset_range(response, withscores=True, score_cast_func=score_cast_func)
 
 
 def parse_zpop(response: Any, **options: Any) -> Any:

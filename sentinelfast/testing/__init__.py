@@ -4,7 +4,8 @@
 This package uses the standard library only (it does not import sentinelfast's C core).
 """
 
-from .topology import (
+from . import topology
+from .topology import (  # noqa: F401  (the public names, listed in topology.__all__)
     RedisServer,
     RespError,
     Topology,
@@ -14,12 +15,4 @@ from .topology import (
     resp_command,
 )
 
-__all__ = [
-    "Topology",
-    "RedisServer",
-    "TopologyError",
-    "RespError",
-    "resp_command",
-    "find_free_port",
-    "ipv6_loopback_available",
-]
+__all__ = list(topology.__all__)
