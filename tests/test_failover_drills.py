@@ -4,7 +4,7 @@ What the application would check: with the default policy of master_for clients,
 exception reaches it (kill, hang, planned failover); every write acknowledged after
 Sentinel's switch is on the new master (read back from it directly); in a planned
 failover no acknowledged write is lost at all; writes resume soon after the switch.
-Timing bounds here are generous (shared machines); benchmarks/ measures the figures.
+Writes must resume within 100 ms of the switch (measured: 0-4 ms).
 """
 import threading
 import time
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(IMPL != "sentinelfast",
                                 reason="drills check sentinelfast's failover handling")
 
 SOCKET_TIMEOUT = 0.5
-RESUME_BOUND = 1.0      # generous: the drill in benchmarks/ reports the real figure
+RESUME_BOUND = 0.1      # the issue's bound; measured 0-4 ms (benchmarks/failover_drill.py)
 
 
 class Writer(threading.Thread):
