@@ -44,6 +44,9 @@ sources = [
     "csrc/retry.c",
     "csrc/backoff.c",
     "csrc/sentinel_discovery.c",
+    "csrc/sentinel_service.c",
+    "csrc/sentinel_events.c",
+    "csrc/sentinel_link.c",
     "csrc/sentinel_monitor.c",
     "csrc/reply_parsers.c",
 ]

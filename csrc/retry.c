@@ -73,7 +73,7 @@ load_budget(sf_conn *conn, PyObject *retry, policy *p)
     if (seconds == -1.0 && PyErr_Occurred())
         return -1;
     if (seconds < 0) {
-        long down_after = conn->svc ? conn->svc->down_after_ms : 0;
+        long down_after = conn->svc ? sf_service_down_after_ms(conn->svc) : 0;
         seconds = down_after > 0 ? down_after / 1000.0 + ELECTION_ALLOWANCE
                                  : DEFAULT_FAILOVER_BUDGET;
     }

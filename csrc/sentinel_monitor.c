@@ -1,799 +1,729 @@
-/* The Sentinel monitor: a background loop that keeps subscriptions on the Sentinels'
- * event channels and re-checks each service's master, so that pools learn of a
+/* The Sentinel monitor: the Monitor type and its loop, so that pools learn of a
  * failover from Sentinel itself rather than from an error.
  *
- * run() is the body of a background thread (started by sentinelfast.sentinel). It
- * holds the GIL only to hand collected events to Python; connecting, waiting and
- * parsing run without it, with hiredis's synchronous API. Per service it:
- *   - holds new commands and shuts down master connections when Sentinel starts a
- *     failover (+try-failover, +failover-state-*, +selected-slave, +promoted-slave,
- *     or a re-check that sees failover_in_progress), so no write reaches a master
- *     that is being demoted;
- *   - on +switch-master (or a re-check naming another master) moves the service to
- *     the new address: epoch + 1, master connections shut down, held commands go on;
- *   - re-checks every recheck_interval and whenever a Sentinel link comes back,
- *     trusting the Sentinel with the highest config-epoch (a Sentinel that has not
- *     heard of a failover yet still names the old master with an older epoch);
- *   - learns other Sentinels from SENTINEL SENTINELS and keeps the configured ones. */
+ * run() is the body of a background thread (started by sentinelfast.failover). It
+ * holds the GIL only to hand collected events to Python; everything else runs
+ * without it, in one thread that multiplexes every Sentinel link with poll():
+ *   - two links per Sentinel (sentinel_link.c): an event link (AUTH, PSUBSCRIBE *)
+ *     and a query link for re-checks (AUTH, SENTINEL MASTER / SENTINELS);
+ *   - events are acted on as they are read (sentinel_events.c parses them): a hold
+ *     on +try-failover and the other failover steps, the switch on +switch-master;
+ *   - a re-check (every recheck_interval, when a link comes back, when a hold ends
+ *     without news) sends its queries to every Sentinel at once and decides when all
+ *     have answered or the timeout passed: the Sentinel with the highest config-epoch
+ *     is trusted; one reporting failover_in_progress starts a hold, unless it is the
+ *     tail of the switch we already made (sentinel_service.c);
+ *   - Sentinels are learned from SENTINEL SENTINELS and +sentinel; the configured
+ *     ones are kept; an address that is not valid is skipped with a log line.
+ *
+ * Locking: `mutex` guards what Python threads also touch (the Sentinel table's
+ * addresses and states, the services, the event queue, the flags and counters). The
+ * loop takes it only for short copies, never across I/O or a wait, and no Python
+ * object is built and no Python called while it is held. The links' I/O state is the
+ * loop's alone. `io_busy` marks the loop's (non-blocking, short) I/O passes; fork
+ * waits for the end of one before it takes the mutex, so a child never inherits a
+ * link in the middle of a change. Lock order: monitor mutex, then a service mutex;
+ * the loop never holds both. */
 #include "sentinel_monitor.h"
-#include "sentinel_flags.h"
-
-#include <hiredis/hiredis.h>
+#include "sentinel_events.h"
+#include "sentinel_link.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LINKS 32
+#define MAX_SENTINELS 32
 #define MAX_SERVICES 64
-#define HOLD_SLICE 0.05
+#define MAX_FIP_REPORTS 8
 #define LINK_RETRY 0.5
 
-/* ================================================================ services */
-
-static void
-service_init_sync(sf_service *svc)
-{
-    pthread_mutex_init(&svc->mutex, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&svc->changed, &attr);
-    pthread_condattr_destroy(&attr);
-    svc->fork_generation = sf_fork_generation;
-}
-
-/* Lock, first repairing the state in a forked child (the monitor thread is gone
- * there and may have held the mutex at fork time). */
-static void
-service_lock(sf_service *svc)
-{
-    if (svc->fork_generation != sf_fork_generation) {
-        service_init_sync(svc);
-        svc->nfds = 0;
-        __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_lock(&svc->mutex);
-}
-
-static void
-service_unlock(sf_service *svc)
-{
-    pthread_mutex_unlock(&svc->mutex);
-}
-
-/* Shut down every tracked master connection (the owners close them). Locked. */
-static int
-drop_connections_locked(sf_service *svc)
-{
-    int n = svc->nfds;
-    for (int i = 0; i < n; i++)
-        shutdown(svc->fds[i], SHUT_RDWR);
-    svc->connections_dropped += (unsigned long)n;
-    return n;
-}
-
-int
-sf_service_wait_ready(sf_service *svc)
-{
-    if (!__atomic_load_n(&svc->failover, __ATOMIC_ACQUIRE))
-        return 0;
-    int counted = 0;
-    for (;;) {
-        int waiting;
-        Py_BEGIN_ALLOW_THREADS
-        service_lock(svc);
-        double now = sf_monotonic();
-        waiting = svc->failover && now < svc->failover_deadline;
-        if (waiting) {
-            if (!counted)
-                svc->holds++;
-            double until = svc->failover_deadline - now;
-            if (until > HOLD_SLICE)
-                until = HOLD_SLICE;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            long nsec = ts.tv_nsec + (long)(until * 1e9);
-            ts.tv_sec += nsec / 1000000000L;
-            ts.tv_nsec = nsec % 1000000000L;
-            pthread_cond_timedwait(&svc->changed, &svc->mutex, &ts);
-            waiting = svc->failover && sf_monotonic() < svc->failover_deadline;
-        }
-        service_unlock(svc);
-        Py_END_ALLOW_THREADS
-        counted = 1;
-        if (!waiting)
-            return 0;
-        if (PyErr_CheckSignals() < 0)
-            return -1;
-    }
-}
-
-int
-sf_service_master(sf_service *svc, char *host, size_t hostlen, int *port)
-{
-    service_lock(svc);
-    int known = svc->host[0] != '\0';
-    if (known) {
-        snprintf(host, hostlen, "%s", svc->host);
-        *port = svc->port;
-    }
-    service_unlock(svc);
-    return known;
-}
-
-void
-sf_service_invalidate(sf_service *svc, const char *host, int port)
-{
-    service_lock(svc);
-    if (strcmp(svc->host, host) == 0 && svc->port == port) {
-        svc->host[0] = '\0';
-        svc->role_refusals++;
-    }
-    service_unlock(svc);
-}
-
-void
-sf_service_add_fd(sf_service *svc, int fd)
-{
-    service_lock(svc);
-    if (svc->nfds == svc->capfds) {
-        int cap = svc->capfds ? svc->capfds * 2 : 16;
-        int *fds = realloc(svc->fds, (size_t)cap * sizeof(int));
-        if (fds == NULL) {            /* untracked: it is closed on release instead */
-            service_unlock(svc);
-            return;
-        }
-        svc->fds = fds;
-        svc->capfds = cap;
-    }
-    svc->fds[svc->nfds++] = fd;
-    service_unlock(svc);
-}
-
-void
-sf_service_remove_fd(sf_service *svc, int fd)
-{
-    if (svc->fork_generation != sf_fork_generation)
-        return;                       /* the child's table starts empty */
-    service_lock(svc);
-    for (int i = 0; i < svc->nfds; i++) {
-        if (svc->fds[i] == fd) {
-            svc->fds[i] = svc->fds[--svc->nfds];
-            break;
-        }
-    }
-    service_unlock(svc);
-}
-
-/* ---------------------------------------------------------------- Service type */
-
-static PyObject *
-service_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    const char *name;
-    double hold_timeout = 5.0;
-    static char *kwlist[] = {"name", "hold_timeout", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|d:Service", kwlist, &name, &hold_timeout))
-        return NULL;
-    if (strlen(name) >= sizeof(((sf_service *)0)->name)) {
-        PyErr_SetString(PyExc_ValueError, "service name too long");
-        return NULL;
-    }
-    sf_service_obj *self = (sf_service_obj *)type->tp_alloc(type, 0);
-    if (self == NULL)
-        return NULL;
-    self->svc = calloc(1, sizeof(sf_service));
-    if (self->svc == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    service_init_sync(self->svc);
-    snprintf(self->svc->name, sizeof self->svc->name, "%s", name);
-    self->hold_timeout = hold_timeout;
-    return (PyObject *)self;
-}
-
-static void
-service_dealloc(sf_service_obj *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    if (self->svc != NULL) {
-        pthread_cond_destroy(&self->svc->changed);
-        pthread_mutex_destroy(&self->svc->mutex);
-        free(self->svc->fds);
-        free(self->svc);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
-}
-
-static PyObject *
-service_state(sf_service_obj *self, PyObject *unused)
-{
-    sf_service *s = self->svc;
-    service_lock(s);
-    PyObject *master = s->host[0] ? Py_BuildValue("(si)", s->host, s->port) : Py_NewRef(Py_None);
-    PyObject *d = master ? Py_BuildValue(
-        "{s:s,s:N,s:L,s:k,s:O,s:k,s:k,s:k,s:k,s:k,s:i}",
-        "service", s->name, "master", master, "config_epoch", s->config_epoch,
-        "epoch", s->epoch, "failover_in_progress", s->failover ? Py_True : Py_False,
-        "switches", s->switches, "failovers", s->failovers,
-        "connections_dropped", s->connections_dropped, "holds", s->holds,
-        "role_refusals", s->role_refusals, "tracked_connections", s->nfds) : NULL;
-    service_unlock(s);
-    return d;
-}
-
-static PyObject *
-service_set_master(sf_service_obj *self, PyObject *args)
-{
-    const char *host;
-    int port;
-    if (!PyArg_ParseTuple(args, "si:set_master", &host, &port))
-        return NULL;
-    sf_service *s = self->svc;
-    service_lock(s);
-    if (s->host[0] == '\0') {         /* only seeds an unknown address */
-        snprintf(s->host, sizeof s->host, "%s", host);
-        s->port = port;
-    }
-    service_unlock(s);
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef service_methods[] = {
-    {"state", (PyCFunction)service_state, METH_NOARGS,
-     "What the monitor knows of the service, and its counters."},
-    {"set_master", (PyCFunction)service_set_master, METH_VARARGS,
-     "Seed the master address if none is known yet."},
-    {NULL},
-};
-
-static PyType_Slot service_slots[] = {
-    {Py_tp_doc, "Service(name, hold_timeout=5.0): shared failover state of one service."},
-    {Py_tp_new, service_new},
-    {Py_tp_dealloc, service_dealloc},
-    {Py_tp_methods, service_methods},
-    {0, NULL},
-};
-
-PyType_Spec sf_service_spec = {
-    .name = "sentinelfast._core.Service",
-    .basicsize = sizeof(sf_service_obj),
-    .flags = Py_TPFLAGS_DEFAULT,
-    .slots = service_slots,
-};
-
-/* ================================================================ monitor */
+enum { TAG_MASTER = SF_LINK_TAG_USER, TAG_SENTINELS };
 
 typedef struct {
-    char host[256];
+    /* under the mutex: read by stats() */
+    char host[SF_HOST_MAX];
     int port;
     int configured;               /* given by the application: never dropped */
-    redisContext *sub;            /* subscribed to every event channel */
-    redisContext *cmd;            /* for re-check queries */
-    double next_attempt;
-    double quiet_until;           /* a query failed: skip it in re-checks until then */
-    int up;
-} link_t;
+    int up;                       /* the event link is subscribed */
+    /* the loop's own */
+    sf_link events;               /* PSUBSCRIBE * */
+    sf_link queries;              /* re-check queries */
+    double next_attempt;          /* event link: connect again then */
+    double quiet_until;           /* a query failed: left out of re-checks until then */
+    int auth_failing;             /* logged once per series of failures */
+    int round_pending;            /* replies of the current re-check still expected */
+    int round_wanted;             /* queries to send once the query link is up */
+} sentinel_t;
+
+typedef struct {
+    int answers;
+    long long best_epoch;
+    char best_host[SF_HOST_MAX];
+    int best_port;
+    long down_after;
+    int nfip, fip_overflow;
+    struct {
+        char host[SF_HOST_MAX];
+        int port;
+        long long epoch;
+    } fip[MAX_FIP_REPORTS];
+} round_acc;
 
 typedef struct {
     char kind[48];
-    char service[128];
+    char service[SF_SERVICE_NAME_MAX];
     char detail[512];
 } event_t;
 
 typedef struct {
     PyObject_HEAD
     sf_state *st;
-    pthread_mutex_t mutex;        /* guards links, services, events, flags */
-    link_t links[MAX_LINKS];
-    int nlinks;
-    sf_service_obj *services[MAX_SERVICES];  /* strong references */
+    pthread_mutex_t mutex;        /* see the top of the file */
+    pthread_cond_t io_idle;       /* broadcast when io_busy drops */
+    int io_busy;
+    sentinel_t sentinels[MAX_SENTINELS];
+    int nsentinels;
+    sf_service_obj *services[MAX_SERVICES];  /* strong references; only appended */
     int nservices;
     event_t *events;
     int nevents, capevents;
-    int wake[2];
-    int stop;
-    int running;
-    int recheck_now;
-    double next_recheck;
-    double timeout;
-    double recheck_interval;
+    int wake[2];                  /* socketpair: [0] polled by the loop */
+    int stop, running, recheck_now;
+    char *username, *password;    /* AUTH for the Sentinels (NULL: none) */
+    /* immutable after __init__ */
+    double timeout, connect_timeout, recheck_interval;
+    PyObject *tls;                /* the TLSContext object or NULL */
+    SSL_CTX *tls_ctx;             /* borrowed from `tls` */
+    char *server_hostname;
+    int check_hostname;
     PyObject *on_event;
+    /* the loop's own */
+    double next_recheck;
+    int round_active;
+    double round_deadline;
+    int round_nservices;
+    round_acc *round;
     unsigned long fork_generation;
-    unsigned long events_received, rechecks, link_failures;
+    /* counters, under the mutex */
+    unsigned long events_received, rechecks, link_failures, auth_failures, bad_addresses;
 } sf_monitor;
 
+/* ================================================================ small helpers */
+
+static void
+wake_loop(sf_monitor *m)
+{
+    (void)!send(m->wake[1], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Queue an event for Python (no GIL needed). Takes the mutex. */
 static void
 push_event(sf_monitor *m, const char *kind, const char *service, const char *fmt, ...)
 {
+    event_t e;
+    snprintf(e.kind, sizeof e.kind, "%s", kind);
+    snprintf(e.service, sizeof e.service, "%s", service ? service : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.detail, sizeof e.detail, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&m->mutex);
     if (m->nevents == m->capevents) {
         int cap = m->capevents ? m->capevents * 2 : 16;
         event_t *ev = realloc(m->events, (size_t)cap * sizeof(event_t));
-        if (ev == NULL)
-            return;               /* events are informational: drop on OOM */
+        if (ev == NULL) {          /* events are informational: drop on OOM */
+            pthread_mutex_unlock(&m->mutex);
+            return;
+        }
         m->events = ev;
         m->capevents = cap;
     }
-    event_t *e = &m->events[m->nevents++];
-    snprintf(e->kind, sizeof e->kind, "%s", kind);
-    snprintf(e->service, sizeof e->service, "%s", service ? service : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->detail, sizeof e->detail, fmt, ap);
-    va_end(ap);
+    m->events[m->nevents++] = e;
+    pthread_mutex_unlock(&m->mutex);
+}
+
+static void
+count(sf_monitor *m, unsigned long *counter)
+{
+    pthread_mutex_lock(&m->mutex);
+    (*counter)++;
+    pthread_mutex_unlock(&m->mutex);
+}
+
+static void
+set_busy(sf_monitor *m, int busy)
+{
+    pthread_mutex_lock(&m->mutex);
+    m->io_busy = busy;
+    if (!busy)
+        pthread_cond_broadcast(&m->io_idle);
+    pthread_mutex_unlock(&m->mutex);
+}
+
+/* Services known to the loop this round (entries below the count never change). */
+static int
+service_count(sf_monitor *m)
+{
+    pthread_mutex_lock(&m->mutex);
+    int n = m->nservices;
+    pthread_mutex_unlock(&m->mutex);
+    return n;
 }
 
 static sf_service *
-find_service(sf_monitor *m, const char *name)
+find_service(sf_monitor *m, int n, const char *name)
 {
-    for (int i = 0; i < m->nservices; i++)
+    for (int i = 0; i < n; i++)
         if (strcmp(m->services[i]->svc->name, name) == 0)
             return m->services[i]->svc;
     return NULL;
 }
 
-static double
-hold_timeout_of(sf_monitor *m, sf_service *svc)
+/* Add a Sentinel (the address was validated). Takes the mutex. */
+static void
+add_sentinel(sf_monitor *m, const char *host, int port, int configured)
 {
-    for (int i = 0; i < m->nservices; i++)
-        if (m->services[i]->svc == svc)
-            return m->services[i]->hold_timeout;
-    return 5.0;
+    pthread_mutex_lock(&m->mutex);
+    for (int i = 0; i < m->nsentinels; i++) {
+        if (m->sentinels[i].port == port && strcmp(m->sentinels[i].host, host) == 0) {
+            pthread_mutex_unlock(&m->mutex);
+            return;
+        }
+    }
+    if (m->nsentinels == MAX_SENTINELS) {
+        pthread_mutex_unlock(&m->mutex);
+        return;
+    }
+    sentinel_t *s = &m->sentinels[m->nsentinels];
+    memset(s, 0, sizeof *s);
+    snprintf(s->host, sizeof s->host, "%s", host);
+    s->port = port;
+    s->configured = configured;
+    sf_link_init(&s->events, 1);
+    sf_link_init(&s->queries, 0);
+    m->nsentinels++;
+    pthread_mutex_unlock(&m->mutex);
+    if (!configured)
+        push_event(m, "sentinel-learned", NULL, "%s:%d", host, port);
 }
 
-static void
-begin_failover(sf_monitor *m, sf_service *svc, const char *why)
+static int
+sentinel_count(sf_monitor *m)
 {
-    service_lock(svc);
-    int started = !svc->failover;
-    int dropped = 0;
-    if (started) {
-        svc->failover_deadline = sf_monotonic() + hold_timeout_of(m, svc);
-        __atomic_store_n(&svc->failover, 1, __ATOMIC_RELEASE);
-        svc->failovers++;
-        __atomic_add_fetch(&svc->epoch, 1, __ATOMIC_ACQ_REL);   /* pools retire idle ones */
-        dropped = drop_connections_locked(svc);
-    }
-    service_unlock(svc);
-    if (started)
+    pthread_mutex_lock(&m->mutex);
+    int n = m->nsentinels;
+    pthread_mutex_unlock(&m->mutex);
+    return n;
+}
+
+/* Copy the credentials (under the mutex) for a handshake. */
+static void
+credentials(sf_monitor *m, char *user, size_t ucap, char *pass, size_t pcap, int *has_user,
+            int *has_pass)
+{
+    pthread_mutex_lock(&m->mutex);
+    *has_user = m->username != NULL;
+    *has_pass = m->password != NULL;
+    snprintf(user, ucap, "%s", m->username ? m->username : "");
+    snprintf(pass, pcap, "%s", m->password ? m->password : "");
+    pthread_mutex_unlock(&m->mutex);
+}
+
+static int
+start_connect(sf_monitor *m, sentinel_t *s, sf_link *l)
+{
+    sf_link_target target = {
+        .host = s->host,
+        .port = s->port,
+        .connect_timeout = m->connect_timeout,
+        .tls_ctx = m->tls_ctx,
+        .server_hostname = m->server_hostname,
+        .check_hostname = m->check_hostname,
+    };
+    return sf_link_connect_start(l, &target, m->timeout, m->wake[1]);
+}
+
+/* ================================================================ acting on news */
+
+static void
+begin_failover(sf_monitor *m, sf_service *svc, const char *host, int port, const char *why)
+{
+    int dropped;
+    int started = sf_service_begin_failover(svc, host, port, &dropped);
+    if (started > 0)
         push_event(m, "failover-started", svc->name, "%s; writes held, %d connection(s) dropped",
                    why, dropped);
 }
 
 static void
-end_failover(sf_monitor *m, sf_service *svc, const char *why)
+switch_master(sf_monitor *m, sf_service *svc, const char *host, int port, long long epoch,
+              int from_event, const char *why)
 {
-    service_lock(svc);
-    int ended = svc->failover;
-    __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&svc->changed);
-    service_unlock(svc);
-    if (ended)
-        push_event(m, "failover-ended", svc->name, "%s", why);
-}
-
-/* The master of `svc` is now host:port. `ends_failover`: the news ends a failover
- * even if the address is the one we had (+switch-master). A re-check naming the same
- * master during a failover must not end the hold: the Sentinel asked may not be the
- * one running it. */
-static void
-switch_master(sf_monitor *m, sf_service *svc, const char *host, int port, long long config_epoch,
-              int ends_failover, const char *why)
-{
-    char old[300];
-    service_lock(svc);
-    int moved = strcmp(svc->host, host) != 0 || svc->port != port;
-    int known = svc->host[0] != '\0';
-    int dropped = 0;
-    snprintf(old, sizeof old, "%s:%d", svc->host, svc->port);
-    if (moved) {
-        snprintf(svc->host, sizeof svc->host, "%s", host);
-        svc->port = port;
-        if (known) {
-            __atomic_add_fetch(&svc->epoch, 1, __ATOMIC_ACQ_REL);
-            svc->switches++;
-            dropped = drop_connections_locked(svc);
-        }
-    }
-    if (config_epoch > svc->config_epoch)
-        svc->config_epoch = config_epoch;
-    int was_failover = svc->failover;
-    if (moved || ends_failover) {
-        __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&svc->changed);
-    }
-    else {
-        was_failover = 0;
-    }
-    service_unlock(svc);
-    if (moved && known)
+    sf_switch_outcome o;
+    sf_service_switch_master(svc, host, port, epoch, from_event, &o);
+    if (o.moved && o.was_known)
         push_event(m, "switch-master", svc->name, "%s -> %s:%d (%s); %d connection(s) dropped",
-                   old, host, port, why, dropped);
-    else if (moved)
+                   o.old, host, port, why, o.dropped);
+    else if (o.moved)
         push_event(m, "master-known", svc->name, "%s:%d (%s)", host, port, why);
-    if (was_failover && !moved)
+    if (o.ended_failover)
         push_event(m, "failover-ended", svc->name, "%s", why);
 }
 
-/* ---------------------------------------------------------------- links */
-
-static redisContext *
-dial(sf_monitor *m, link_t *l)
+static void
+request_recheck(sf_monitor *m)
 {
-    struct timeval tv;
-    tv.tv_sec = (time_t)m->timeout;
-    tv.tv_usec = (suseconds_t)((m->timeout - (double)tv.tv_sec) * 1e6);
-    redisContext *c = redisConnectWithTimeout(l->host, l->port, tv);
-    if (c == NULL)
-        return NULL;
-    if (c->err || redisSetTimeout(c, tv) != REDIS_OK) {
-        redisFree(c);
-        return NULL;
-    }
-    (void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);
-    return c;
+    pthread_mutex_lock(&m->mutex);
+    m->recheck_now = 1;
+    pthread_mutex_unlock(&m->mutex);
 }
 
 static void
-link_down(sf_monitor *m, link_t *l, const char *reason)
+handle_event(sf_monitor *m, sentinel_t *s, const redisReply *msg)
 {
-    char why[160];                 /* `reason` may point into the context freed below */
-    snprintf(why, sizeof why, "%s", reason && reason[0] ? reason : "connection lost");
-    if (l->sub) {
-        redisFree(l->sub);
-        l->sub = NULL;
-    }
-    if (l->cmd) {
-        redisFree(l->cmd);
-        l->cmd = NULL;
-    }
-    l->next_attempt = sf_monotonic() + LINK_RETRY;
-    if (l->up) {
-        l->up = 0;
-        m->link_failures++;
-        push_event(m, "sentinel-down", NULL, "%s:%d: %s", l->host, l->port, why);
-    }
-}
-
-static void
-link_up(sf_monitor *m, link_t *l)
-{
-    redisContext *c = dial(m, l);
-    if (c == NULL) {
-        link_down(m, l, "cannot connect");
+    const redisReply *channel = msg->element[2], *payload = msg->element[3];
+    if (channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
         return;
-    }
-    redisReply *r = redisCommand(c, "PSUBSCRIBE *");
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        if (r)
-            freeReplyObject(r);
-        redisFree(c);
-        link_down(m, l, "PSUBSCRIBE failed");
+    count(m, &m->events_received);
+    sf_sentinel_event ev;
+    sf_parse_sentinel_event(channel->str, (size_t)channel->len, payload->str,
+                            (size_t)payload->len, &ev);
+    if (ev.action == SF_EVENT_IGNORED)
         return;
-    }
-    freeReplyObject(r);
-    l->sub = c;
-    l->quiet_until = 0;
-    if (!l->up) {
-        l->up = 1;
-        push_event(m, "sentinel-up", NULL, "%s:%d", l->host, l->port);
-    }
-    m->recheck_now = 1;             /* events may have been missed while it was away */
-}
-
-static void
-add_link(sf_monitor *m, const char *host, int port, int configured)
-{
-    for (int i = 0; i < m->nlinks; i++)
-        if (m->links[i].port == port && strcmp(m->links[i].host, host) == 0)
-            return;
-    if (m->nlinks == MAX_LINKS)
-        return;
-    link_t *l = &m->links[m->nlinks++];
-    memset(l, 0, sizeof *l);
-    snprintf(l->host, sizeof l->host, "%s", host);
-    l->port = port;
-    l->configured = configured;
-    if (!configured)
-        push_event(m, "sentinel-learned", NULL, "%s:%d", host, port);
-}
-
-/* ---------------------------------------------------------------- events */
-
-/* Split `s` on spaces into at most `max` words (modifies s). */
-static int
-words(char *s, char **w, int max)
-{
-    int n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(s, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
-        w[n++] = t;
-    return n;
-}
-
-/* The master name an instance event is about: "master <name> ..." or "... @ <name> ...". */
-static const char *
-event_master(char **w, int n)
-{
-    if (n >= 2 && strcmp(w[0], "master") == 0)
-        return w[1];
-    for (int i = 0; i + 1 < n; i++)
-        if (strcmp(w[i], "@") == 0)
-            return w[i + 1];
-    return NULL;
-}
-
-static int
-starts(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static void
-handle_event(sf_monitor *m, const char *channel, char *payload)
-{
-    char copy[512];
-    snprintf(copy, sizeof copy, "%s", payload);
-    char *w[16];
-    int n = words(payload, w, 16);
-    m->events_received++;
-
-    if (strcmp(channel, "+switch-master") == 0 && n >= 5) {
-        sf_service *svc = find_service(m, w[0]);
-        if (svc)
-            switch_master(m, svc, w[3], atoi(w[4]), 0, 1, "+switch-master");
-        return;
-    }
-    const char *name = event_master(w, n);
-    sf_service *svc = name ? find_service(m, name) : NULL;
+    int n = service_count(m);
+    sf_service *svc = find_service(m, n, ev.service);
     if (svc == NULL)
         return;
-    if (strcmp(channel, "+try-failover") == 0 || starts(channel, "+failover-state-")
-        || strcmp(channel, "+selected-slave") == 0 || strcmp(channel, "+promoted-slave") == 0
-        || strcmp(channel, "+elected-leader") == 0) {
-        if (strcmp(channel, "+failover-state-reconf-slaves") != 0)
-            begin_failover(m, svc, channel);
-        return;
+    switch (ev.action) {
+    case SF_EVENT_SWITCH_MASTER:
+        switch_master(m, svc, ev.host, ev.port, -1, 1, "+switch-master");
+        break;
+    case SF_EVENT_FAILOVER_BEGIN:
+        begin_failover(m, svc, ev.has_master ? ev.master_host : NULL, ev.master_port,
+                       channel->str);
+        break;
+    case SF_EVENT_FAILOVER_ABORT:
+        if (sf_service_end_failover(svc))
+            push_event(m, "failover-ended", svc->name, "%s", channel->str);
+        request_recheck(m);
+        break;
+    case SF_EVENT_SENTINEL_ADDED:
+        add_sentinel(m, ev.host, ev.port, 0);
+        break;
+    case SF_EVENT_NOTICE:
+        push_event(m, channel->str + 1, svc->name, "%.*s", (int)payload->len, payload->str);
+        break;
+    case SF_EVENT_BAD_ADDRESS:
+        count(m, &m->bad_addresses);
+        push_event(m, "sentinel-bad-address", svc->name, "%s from %s:%d skipped: %s",
+                   channel->str, s->host, s->port, ev.why);
+        break;
+    default:
+        break;
     }
-    if (starts(channel, "-failover-abort") || strcmp(channel, "+failover-end-for-timeout") == 0) {
-        end_failover(m, svc, channel);
-        m->recheck_now = 1;
-        return;
-    }
-    if (strcmp(channel, "+sentinel") == 0 && n >= 4) {
-        /* "sentinel <runid> <ip> <port> @ <master> ..." */
-        add_link(m, w[2], atoi(w[3]), 0);
-        return;
-    }
-    if (strcmp(channel, "+convert-to-slave") == 0 || strcmp(channel, "+odown") == 0
-        || strcmp(channel, "-odown") == 0 || strcmp(channel, "+failover-end") == 0)
-        push_event(m, channel + 1, svc->name, "%s", copy);
 }
 
-static void
-handle_message(sf_monitor *m, redisReply *r)
-{
-    /* ["pmessage", pattern, channel, payload] */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-        return;
-    redisReply *kind = r->element[0], *channel = r->element[2], *payload = r->element[3];
-    if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "pmessage") != 0
-        || channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
-        return;
-    handle_event(m, channel->str, payload->str);
-}
+/* ================================================================ re-check rounds */
 
 static void
-read_link(sf_monitor *m, link_t *l)
+start_round(sf_monitor *m, double now)
 {
-    if (redisBufferRead(l->sub) != REDIS_OK) {
-        link_down(m, l, l->sub->errstr[0] ? l->sub->errstr : "connection lost");
+    pthread_mutex_lock(&m->mutex);
+    m->rechecks++;
+    m->recheck_now = 0;
+    int n = m->nservices;
+    pthread_mutex_unlock(&m->mutex);
+    m->next_recheck = now + m->recheck_interval;
+    if (n == 0)
         return;
+    free(m->round);
+    m->round = calloc((size_t)n, sizeof(round_acc));
+    if (m->round == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        m->round[i].best_epoch = -1;
+    m->round_nservices = n;
+    m->round_active = 1;
+    m->round_deadline = now + m->timeout
+                        + (m->connect_timeout > 0 ? m->connect_timeout : m->timeout);
+    int ns = sentinel_count(m);
+    for (int i = 0; i < ns; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        s->round_pending = 0;
+        s->round_wanted = 0;
+        if (!s->up || now < s->quiet_until)
+            continue;
+        s->round_wanted = 1;
+        if (s->queries.state == SF_LINK_CLOSED && start_connect(m, s, &s->queries) < 0) {
+            s->round_wanted = 0;
+            s->quiet_until = now + 2 * m->recheck_interval;
+        }
     }
-    for (;;) {
-        void *reply = NULL;
-        if (redisGetReplyFromReader(l->sub, &reply) != REDIS_OK) {
-            link_down(m, l, "protocol error");
+}
+
+/* Send the round's queries on a query link that can take them. */
+static void
+send_round_queries(sf_monitor *m, sentinel_t *s)
+{
+    if (!m->round_active || !s->round_wanted)
+        return;
+    if (s->queries.state != SF_LINK_HANDSHAKE && s->queries.state != SF_LINK_READY)
+        return;
+    s->round_wanted = 0;
+    for (int i = 0; i < m->round_nservices; i++) {
+        const char *name = m->services[i]->svc->name;
+        const char *master[3] = {"SENTINEL", "MASTER", name};
+        const char *sentinels[3] = {"SENTINEL", "SENTINELS", name};
+        if (sf_link_send(&s->queries, TAG_MASTER, i, 3, master) < 0
+            || sf_link_send(&s->queries, TAG_SENTINELS, i, 3, sentinels) < 0) {
+            s->round_pending = 0;
             return;
         }
-        if (reply == NULL)
-            return;
-        handle_message(m, reply);
-        freeReplyObject(reply);
+        s->round_pending += 2;
     }
 }
 
-/* ---------------------------------------------------------------- re-check */
-
-static const char *
-pair(redisReply *r, const char *key)
+static void
+on_master_reply(sf_monitor *m, sentinel_t *s, int i, const redisReply *r)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
-            && strcmp(k->str, key) == 0)
-            return v->str;
+    sf_master_report rep;
+    if (sf_parse_master_reply(r, &rep) < 0)
+        return;                       /* e.g. "ERR No such master with that name" */
+    round_acc *acc = &m->round[i];
+    const char *name = m->services[i]->svc->name;
+    acc->answers++;
+    if (rep.down_after_ms > 0)
+        acc->down_after = rep.down_after_ms;
+    if (!rep.has_address) {
+        if (rep.why[0]) {
+            count(m, &m->bad_addresses);
+            push_event(m, "sentinel-bad-address", name,
+                       "SENTINEL MASTER from %s:%d skipped: %s", s->host, s->port, rep.why);
+        }
+        return;
     }
-    return NULL;
+    if (rep.failover_in_progress) {
+        if (acc->nfip == MAX_FIP_REPORTS) {
+            acc->fip_overflow = 1;
+            return;
+        }
+        snprintf(acc->fip[acc->nfip].host, SF_HOST_MAX, "%s", rep.host);
+        acc->fip[acc->nfip].port = rep.port;
+        acc->fip[acc->nfip].epoch = rep.config_epoch;
+        acc->nfip++;
+        return;                       /* its address is about to change: not a candidate */
+    }
+    if (rep.config_epoch >= 0 && rep.is_master && !rep.s_down && !rep.o_down
+        && rep.config_epoch > acc->best_epoch) {
+        acc->best_epoch = rep.config_epoch;
+        snprintf(acc->best_host, sizeof acc->best_host, "%s", rep.host);
+        acc->best_port = rep.port;
+    }
+}
+
+static void
+on_sentinels_reply(sf_monitor *m, sentinel_t *s, int i, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t j = 0; j < r->elements; j++) {
+        char host[SF_HOST_MAX], why[SF_EVENT_WHY_MAX];
+        int port;
+        int ok = sf_parse_sentinel_entry(r->element[j], host, sizeof host, &port, why, sizeof why);
+        if (ok > 0) {
+            add_sentinel(m, host, port, 0);
+        }
+        else if (ok == 0) {
+            count(m, &m->bad_addresses);
+            push_event(m, "sentinel-bad-address", m->services[i]->svc->name,
+                       "SENTINEL SENTINELS from %s:%d: entry skipped: %s", s->host, s->port, why);
+        }
+    }
+}
+
+/* Decide: for each service, what the Sentinels said this round. */
+static void
+finish_round(sf_monitor *m)
+{
+    m->round_active = 0;
+    int ns = sentinel_count(m);
+    for (int i = 0; i < ns; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        if (s->round_pending > 0 || s->round_wanted) {
+            /* did not answer in time: leave it out of re-checks for a while */
+            sf_link_close(&s->queries);
+            s->quiet_until = sf_monotonic() + 2 * m->recheck_interval;
+        }
+        s->round_pending = 0;
+        s->round_wanted = 0;
+    }
+    for (int i = 0; i < m->round_nservices; i++) {
+        sf_service *svc = m->services[i]->svc;
+        round_acc *acc = &m->round[i];
+        if (acc->down_after > 0)
+            sf_service_set_down_after(svc, acc->down_after);
+        int unsettled = acc->fip_overflow;
+        char current[SF_HOST_MAX];
+        int current_port = 0;
+        int known = sf_service_master(svc, current, sizeof current, &current_port);
+        long long current_epoch = -1;
+        if (known && acc->best_epoch >= 0 && acc->best_port == current_port
+            && strcmp(acc->best_host, current) == 0)
+            current_epoch = acc->best_epoch;
+        for (int k = 0; k < acc->nfip && !unsettled; k++)
+            if (!sf_service_is_settled_report(svc, acc->fip[k].host, acc->fip[k].port,
+                                              acc->fip[k].epoch, current_epoch))
+                unsettled = 1;
+        if (unsettled) {
+            begin_failover(m, svc, NULL, 0, "a Sentinel reports failover_in_progress");
+            continue;
+        }
+        if (acc->best_epoch >= 0)
+            switch_master(m, svc, acc->best_host, acc->best_port, acc->best_epoch, 0, "re-check");
+        if (acc->answers > 0 && acc->nfip == 0)
+            sf_service_mark_settled(svc);
+    }
+    free(m->round);
+    m->round = NULL;
+    m->round_nservices = 0;
 }
 
 static int
-flag(const char *flags, const char *f)
+round_done(sf_monitor *m, double now)
 {
-    return flags != NULL && sf_has_flag(flags, strlen(flags), f);
+    if (now >= m->round_deadline)
+        return 1;
+    int ns = sentinel_count(m);
+    for (int i = 0; i < ns; i++)
+        if (m->sentinels[i].round_pending > 0 || m->sentinels[i].round_wanted)
+            return 0;
+    return 1;
 }
 
-/* One query to one Sentinel. A Sentinel that failed to answer (down or hung) is left
- * out of re-checks for two intervals, so it does not stall the loop every time. */
-static redisReply *
-query(sf_monitor *m, link_t *l, const char *fmt, const char *arg)
-{
-    if (sf_monotonic() < l->quiet_until)
-        return NULL;
-    if (l->cmd == NULL && (l->cmd = dial(m, l)) == NULL) {
-        l->quiet_until = sf_monotonic() + 2 * m->recheck_interval;
-        return NULL;
-    }
-    redisReply *r = redisCommand(l->cmd, fmt, arg);
-    if (r == NULL) {
-        redisFree(l->cmd);
-        l->cmd = NULL;
-        l->quiet_until = sf_monotonic() + 2 * m->recheck_interval;
-    }
-    return r;
-}
+/* ================================================================ links */
 
-/* Ask every reachable Sentinel; trust the highest config-epoch. */
+typedef struct {
+    sf_monitor *m;
+    sentinel_t *s;
+} reply_ctx;
+
 static void
-recheck_service(sf_monitor *m, sf_service *svc)
+on_reply(void *arg, sf_link *l, int tag, int i, const redisReply *r)
 {
-    long long best_epoch = -1;
-    char best_host[256] = "";
-    int best_port = 0, in_progress = 0;
-    long down_after = 0;
-    for (int i = 0; i < m->nlinks; i++) {
-        link_t *l = &m->links[i];
-        if (!l->up)
-            continue;
-        redisReply *r = query(m, l, "SENTINEL MASTER %s", svc->name);
-        if (r == NULL)
-            continue;
-        const char *flags = pair(r, "flags"), *ip = pair(r, "ip"), *port = pair(r, "port");
-        const char *epoch = pair(r, "config-epoch"), *dam = pair(r, "down-after-milliseconds");
-        if (flag(flags, "failover_in_progress"))
-            in_progress = 1;
-        if (ip && port && epoch && flag(flags, "master") && !flag(flags, "s_down")
-            && !flag(flags, "o_down")) {
-            long long e = atoll(epoch);
-            if (e > best_epoch) {
-                best_epoch = e;
-                snprintf(best_host, sizeof best_host, "%s", ip);
-                best_port = atoi(port);
-            }
-        }
-        if (dam)
-            down_after = atol(dam);
-        freeReplyObject(r);
-
-        /* learn the other Sentinels */
-        r = query(m, l, "SENTINEL SENTINELS %s", svc->name);
-        if (r && r->type == REDIS_REPLY_ARRAY) {
-            for (size_t j = 0; j < r->elements; j++) {
-                const char *sip = pair(r->element[j], "ip"), *sport = pair(r->element[j], "port");
-                if (sip && sport)
-                    add_link(m, sip, atoi(sport), 0);
-            }
-        }
-        if (r)
-            freeReplyObject(r);
+    reply_ctx *c = arg;
+    if (tag == SF_LINK_TAG_MESSAGE) {
+        handle_event(c->m, c->s, r);
+        return;
     }
-    if (down_after > 0) {
-        service_lock(svc);
-        svc->down_after_ms = down_after;
-        service_unlock(svc);
-    }
-    if (in_progress)
-        begin_failover(m, svc, "a Sentinel reports failover_in_progress");
-    else if (best_epoch >= 0)
-        switch_master(m, svc, best_host, best_port, best_epoch, 0, "re-check");
+    if (c->s->round_pending > 0)
+        c->s->round_pending--;
+    if (!c->m->round_active || i >= c->m->round_nservices)
+        return;                       /* a late answer to a finished round */
+    if (tag == TAG_MASTER)
+        on_master_reply(c->m, c->s, i, r);
+    else if (tag == TAG_SENTINELS)
+        on_sentinels_reply(c->m, c->s, i, r);
 }
 
-/* ---------------------------------------------------------------- the loop */
-
-/* A hold that ran out without news: release it, and ask the Sentinels again. */
 static void
-expire_holds(sf_monitor *m)
+set_up(sf_monitor *m, sentinel_t *s, int up)
+{
+    pthread_mutex_lock(&m->mutex);
+    s->up = up;
+    pthread_mutex_unlock(&m->mutex);
+}
+
+/* A link failed (it is closed). */
+static void
+link_failed(sf_monitor *m, sentinel_t *s, sf_link *l)
 {
     double now = sf_monotonic();
-    for (int i = 0; i < m->nservices; i++) {
-        sf_service *svc = m->services[i]->svc;
-        service_lock(svc);
-        int expired = svc->failover && now >= svc->failover_deadline;
-        if (expired) {
-            __atomic_store_n(&svc->failover, 0, __ATOMIC_RELEASE);
-            pthread_cond_broadcast(&svc->changed);
-        }
-        service_unlock(svc);
-        if (expired) {
-            push_event(m, "failover-ended", svc->name, "hold timed out without +switch-master");
-            m->recheck_now = 1;
-        }
+    if (l->failure == SF_LINK_FAIL_AUTH) {
+        count(m, &m->auth_failures);
+        if (!s->auth_failing)
+            push_event(m, "sentinel-auth-failed", NULL, "%s:%d: %s", s->host, s->port, l->why);
+        s->auth_failing = 1;
+    }
+    else if (l->failure == SF_LINK_FAIL_SUBSCRIBE) {
+        push_event(m, "sentinel-subscribe-failed", NULL, "%s:%d: %s", s->host, s->port, l->why);
+    }
+    if (l == &s->queries) {
+        s->round_pending = 0;
+        s->round_wanted = 0;
+        s->quiet_until = now + 2 * m->recheck_interval;
+        return;
+    }
+    /* the event link: retry soon; a refused AUTH is retried at the re-check pace */
+    int auth = l->failure == SF_LINK_FAIL_AUTH || l->failure == SF_LINK_FAIL_SUBSCRIBE;
+    s->next_attempt = now + (auth ? m->recheck_interval : LINK_RETRY);
+    sf_link_close(&s->queries);
+    if (s->up) {
+        set_up(m, s, 0);
+        count(m, &m->link_failures);
+        push_event(m, "sentinel-down", NULL, "%s:%d: %s", s->host, s->port, l->why);
     }
 }
 
-/* One round: (re)connect links, re-check if due, wait for events. No GIL. */
+static void
+link_ready(sf_monitor *m, sentinel_t *s, sf_link *l)
+{
+    if (l == &s->queries) {
+        send_round_queries(m, s);
+        return;
+    }
+    s->auth_failing = 0;
+    s->quiet_until = 0;
+    if (!s->up) {
+        set_up(m, s, 1);
+        push_event(m, "sentinel-up", NULL, "%s:%d", s->host, s->port);
+    }
+    request_recheck(m);               /* events may have been missed while it was away */
+}
+
+/* A connect finished? Then start the handshake. */
+static void
+collect_connect(sf_monitor *m, sentinel_t *s, sf_link *l)
+{
+    if (l->state != SF_LINK_CONNECTING)
+        return;
+    char user[512], pass[512];
+    int has_user, has_pass;
+    credentials(m, user, sizeof user, pass, sizeof pass, &has_user, &has_pass);
+    int rc = sf_link_connect_poll(l, has_user ? user : NULL, has_pass ? pass : NULL);
+    if (rc < 0) {
+        link_failed(m, s, l);
+        return;
+    }
+    if (rc == 0)
+        return;
+    if (l->state == SF_LINK_READY)
+        link_ready(m, s, l);
+    else if (l == &s->queries)
+        send_round_queries(m, s);      /* pipelined behind AUTH */
+}
+
+static void
+do_io(sf_monitor *m, sentinel_t *s, sf_link *l, short revents)
+{
+    reply_ctx ctx = {m, s};
+    int ready_now = 0;
+    if (sf_link_io(l, revents, on_reply, &ctx, &ready_now) < 0) {
+        link_failed(m, s, l);
+        return;
+    }
+    if (ready_now)
+        link_ready(m, s, l);
+}
+
+/* ================================================================ the loop */
+
+/* One round: (re)connect links, re-check if due, wait, do the I/O. No GIL; the mutex
+ * only for short copies. */
 static void
 step(sf_monitor *m)
 {
-    pthread_mutex_lock(&m->mutex);
-    expire_holds(m);
+    set_busy(m, 1);
     double now = sf_monotonic();
-    for (int i = 0; i < m->nlinks; i++)
-        if (m->links[i].sub == NULL && now >= m->links[i].next_attempt)
-            link_up(m, &m->links[i]);
-    if (m->recheck_now || now >= m->next_recheck) {
-        m->recheck_now = 0;
-        m->rechecks++;
-        for (int i = 0; i < m->nservices; i++)
-            recheck_service(m, m->services[i]->svc);
-        m->next_recheck = sf_monotonic() + m->recheck_interval;
-    }
-    struct pollfd fds[MAX_LINKS + 1];
-    link_t *owner[MAX_LINKS + 1];
-    int nfds = 0;
-    fds[nfds].fd = m->wake[0];
-    fds[nfds].events = POLLIN;
-    owner[nfds++] = NULL;
-    double wait = m->next_recheck - sf_monotonic();
-    for (int i = 0; i < m->nservices; i++) {
-        sf_service *svc = m->services[i]->svc;
-        if (__atomic_load_n(&svc->failover, __ATOMIC_ACQUIRE)
-            && svc->failover_deadline - sf_monotonic() < wait)
-            wait = svc->failover_deadline - sf_monotonic();
-    }
-    for (int i = 0; i < m->nlinks; i++) {
-        link_t *l = &m->links[i];
-        if (l->sub) {
-            fds[nfds].fd = l->sub->fd;
-            fds[nfds].events = POLLIN;
-            owner[nfds++] = l;
-        }
-        else if (l->next_attempt - sf_monotonic() < wait) {
-            wait = l->next_attempt - sf_monotonic();
-        }
-    }
+    pthread_mutex_lock(&m->mutex);
+    int want_recheck = m->recheck_now;
+    int n = m->nservices;
+    int ns = m->nsentinels;
     pthread_mutex_unlock(&m->mutex);
 
+    for (int i = 0; i < n; i++) {
+        sf_service *svc = m->services[i]->svc;
+        if (sf_service_expire_hold(svc, now)) {
+            push_event(m, "failover-ended", svc->name, "hold timed out without +switch-master");
+            want_recheck = 1;
+            if (m->round_active)
+                request_recheck(m);   /* after the round under way */
+        }
+    }
+    for (int i = 0; i < ns; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        if (s->events.state == SF_LINK_CLOSED && now >= s->next_attempt
+            && start_connect(m, s, &s->events) < 0)
+            link_failed(m, s, &s->events);
+    }
+    if (!m->round_active && (want_recheck || now >= m->next_recheck)) {
+        start_round(m, now);
+        for (int i = 0; i < ns; i++)
+            send_round_queries(m, &m->sentinels[i]);
+    }
+
+    struct pollfd fds[2 * MAX_SENTINELS + 1];
+    sentinel_t *owner[2 * MAX_SENTINELS + 1];
+    sf_link *link[2 * MAX_SENTINELS + 1];
+    int nfds = 0;
+    fds[0].fd = m->wake[0];
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
+    owner[0] = NULL;
+    link[0] = NULL;
+    nfds = 1;
+    double until = m->next_recheck;
+    if (m->round_active && m->round_deadline < until)
+        until = m->round_deadline;
+    for (int i = 0; i < n; i++)
+        until = sf_service_hold_deadline(m->services[i]->svc, until);
+    for (int i = 0; i < ns; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        sf_link *both[2] = {&s->events, &s->queries};
+        for (int k = 0; k < 2; k++) {
+            if (sf_link_pollfd(both[k], &fds[nfds])) {
+                owner[nfds] = s;
+                link[nfds++] = both[k];
+                if (both[k]->deadline > 0 && both[k]->deadline < until)
+                    until = both[k]->deadline;
+            }
+        }
+        if (s->events.state == SF_LINK_CLOSED && s->next_attempt < until)
+            until = s->next_attempt;
+    }
+    set_busy(m, 0);
+
+    double wait = until - sf_monotonic();
     int ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
     int r = poll(fds, (nfds_t)nfds, ms);
-    if (r <= 0)
-        return;                     /* timeout, or EINTR: the next round goes on */
-    pthread_mutex_lock(&m->mutex);
-    if (fds[0].revents) {
+    if (r < 0 && errno != EINTR)
+        r = 0;
+
+    set_busy(m, 1);
+    if (r > 0 && fds[0].revents) {
         char buf[64];
-        while (read(m->wake[0], buf, sizeof buf) > 0)
+        while (recv(m->wake[0], buf, sizeof buf, MSG_DONTWAIT) > 0)
             ;
     }
-    for (int i = 1; i < nfds; i++)
-        if (fds[i].revents && owner[i]->sub)
-            read_link(m, owner[i]);
-    pthread_mutex_unlock(&m->mutex);
+    ns = sentinel_count(m);
+    for (int i = 0; i < ns; i++) {
+        collect_connect(m, &m->sentinels[i], &m->sentinels[i].events);
+        collect_connect(m, &m->sentinels[i], &m->sentinels[i].queries);
+    }
+    for (int i = 1; r > 0 && i < nfds; i++)
+        if (fds[i].revents)
+            do_io(m, owner[i], link[i], fds[i].revents);
+    now = sf_monotonic();
+    for (int i = 0; i < ns; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        if (sf_link_check_deadline(&s->events, now) < 0)
+            link_failed(m, s, &s->events);
+        if (sf_link_check_deadline(&s->queries, now) < 0)
+            link_failed(m, s, &s->queries);
+    }
+    if (m->round_active && round_done(m, now))
+        finish_round(m);
+    set_busy(m, 0);
 }
 
-/* Lock the monitor while holding the GIL. Never block on the mutex with the GIL held:
- * the loop may hold the mutex across network round trips, and a holder of the mutex
- * may be waiting for the GIL (deadlock). */
+/* Lock the monitor while holding the GIL: never block on the mutex with the GIL held
+ * (a holder of the mutex never waits for the GIL, but be safe all the same). */
 static void
 lock_from_python(sf_monitor *m)
 {
@@ -804,8 +734,9 @@ lock_from_python(sf_monitor *m)
     Py_END_ALLOW_THREADS
 }
 
-/* Hand the collected events to Python (GIL held). */
-static int
+/* Hand the collected events to Python (GIL held): take them under the mutex, build
+ * and call after releasing it. */
+static void
 deliver(sf_monitor *m)
 {
     lock_from_python(m);
@@ -814,35 +745,40 @@ deliver(sf_monitor *m)
     m->events = NULL;
     m->nevents = m->capevents = 0;
     pthread_mutex_unlock(&m->mutex);
-    int rc = 0;
-    for (int i = 0; i < n && m->on_event != Py_None; i++) {
+    for (int i = 0; i < n && m->on_event != NULL && m->on_event != Py_None; i++) {
         PyObject *detail = PyUnicode_DecodeUTF8(events[i].detail,
                                                 (Py_ssize_t)strlen(events[i].detail), "replace");
-        PyObject *r = detail == NULL ? NULL
-                      : PyObject_CallFunction(m->on_event, "ssN", events[i].kind,
-                                              events[i].service, detail);
+        PyObject *service = detail == NULL ? NULL
+                            : PyUnicode_DecodeUTF8(events[i].service,
+                                                   (Py_ssize_t)strlen(events[i].service),
+                                                   "replace");
+        PyObject *r = service == NULL ? NULL
+                      : PyObject_CallFunction(m->on_event, "sOO", events[i].kind, service,
+                                              detail);
         if (r == NULL)
             PyErr_WriteUnraisable(m->on_event);
         Py_XDECREF(r);
+        Py_XDECREF(service);
+        Py_XDECREF(detail);
     }
     free(events);
-    return rc;
 }
 
 static void
 close_links(sf_monitor *m)
 {
-    for (int i = 0; i < m->nlinks; i++) {
-        link_t *l = &m->links[i];
-        if (l->sub)
-            redisFree(l->sub);
-        if (l->cmd)
-            redisFree(l->cmd);
-        l->sub = l->cmd = NULL;
-        l->up = 0;
-        l->next_attempt = 0;
-        l->quiet_until = 0;
+    for (int i = 0; i < m->nsentinels; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        sf_link_close(&s->events);
+        sf_link_close(&s->queries);
+        s->up = 0;
+        s->next_attempt = 0;
+        s->quiet_until = 0;
+        s->round_pending = s->round_wanted = 0;
     }
+    m->round_active = 0;
+    free(m->round);
+    m->round = NULL;
 }
 
 static PyObject *
@@ -874,10 +810,15 @@ monitor_run(sf_monitor *m, PyObject *unused)
         if (stop)
             break;
     }
-    lock_from_python(m);
+    Py_BEGIN_ALLOW_THREADS
+    set_busy(m, 1);
     close_links(m);
+    pthread_mutex_lock(&m->mutex);
     m->running = 0;
+    m->io_busy = 0;
+    pthread_cond_broadcast(&m->io_idle);
     pthread_mutex_unlock(&m->mutex);
+    Py_END_ALLOW_THREADS
     deliver(m);
     Py_RETURN_NONE;
 }
@@ -889,7 +830,7 @@ request(sf_monitor *m, int *flag, int value)
     lock_from_python(m);
     *flag = value;
     pthread_mutex_unlock(&m->mutex);
-    (void)!write(m->wake[1], "x", 1);
+    wake_loop(m);
 }
 
 static PyObject *
@@ -921,61 +862,158 @@ monitor_service(sf_monitor *m, PyObject *args, PyObject *kwds)
     double hold = 5.0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|d:service", kwlist, &name, &hold))
         return NULL;
+    /* Made before locking (no object is built under the mutex); the lookup and the
+     * insertion are one critical section, so two threads get the same Service. */
+    PyObject *fresh = sf_service_create(m->st, name, hold);
+    if (fresh == NULL)
+        return NULL;
+    sf_service_obj *found = NULL;
+    int full = 0;
     lock_from_python(m);
     for (int i = 0; i < m->nservices; i++) {
         if (strcmp(m->services[i]->svc->name, name) == 0) {
-            m->services[i]->hold_timeout = hold;
-            PyObject *found = Py_NewRef((PyObject *)m->services[i]);
-            pthread_mutex_unlock(&m->mutex);
-            return found;
+            found = m->services[i];
+            Py_INCREF(found);        /* an incref only: no allocation, no Python code */
+            break;
+        }
+    }
+    if (found == NULL) {
+        if (m->nservices == MAX_SERVICES) {
+            full = 1;
+        }
+        else {
+            Py_INCREF(fresh);
+            m->services[m->nservices++] = (sf_service_obj *)fresh;
+            m->recheck_now = 1;
         }
     }
     pthread_mutex_unlock(&m->mutex);
-    if (m->nservices == MAX_SERVICES) {
+    if (full) {
+        Py_DECREF(fresh);
         PyErr_SetString(PyExc_RuntimeError, "too many services for one Sentinel object");
         return NULL;
     }
-    PyObject *svc = PyObject_CallFunction((PyObject *)m->st->ServiceType, "sd", name, hold);
-    if (svc == NULL)
-        return NULL;
-    lock_from_python(m);
-    m->services[m->nservices++] = (sf_service_obj *)Py_NewRef(svc);
-    m->recheck_now = 1;
-    pthread_mutex_unlock(&m->mutex);
-    (void)!write(m->wake[1], "x", 1);
-    return svc;
+    if (found != NULL) {
+        Py_DECREF(fresh);
+        sf_service_set_hold_timeout(found->svc, hold);
+        return (PyObject *)found;
+    }
+    wake_loop(m);
+    return fresh;
 }
+
+typedef struct {
+    char host[SF_HOST_MAX];
+    int port, up, configured;
+} link_snapshot;
 
 static PyObject *
 monitor_stats(sf_monitor *m, PyObject *unused)
 {
+    link_snapshot links[MAX_SENTINELS];
     lock_from_python(m);
+    int n = m->nsentinels;
+    for (int i = 0; i < n; i++) {
+        memcpy(links[i].host, m->sentinels[i].host, SF_HOST_MAX);
+        links[i].port = m->sentinels[i].port;
+        links[i].up = m->sentinels[i].up;
+        links[i].configured = m->sentinels[i].configured;
+    }
+    unsigned long events = m->events_received, rechecks = m->rechecks;
+    unsigned long failures = m->link_failures, auth = m->auth_failures;
+    unsigned long bad = m->bad_addresses;
+    int running = m->running;
+    pthread_mutex_unlock(&m->mutex);
+
     PyObject *sentinels = PyList_New(0);
-    for (int i = 0; sentinels && i < m->nlinks; i++) {
-        PyObject *t = Py_BuildValue("{s:(si),s:O,s:O}", "address", m->links[i].host,
-                                    m->links[i].port, "up", m->links[i].up ? Py_True : Py_False,
-                                    "configured", m->links[i].configured ? Py_True : Py_False);
+    for (int i = 0; sentinels && i < n; i++) {
+        PyObject *t = Py_BuildValue("{s:(si),s:O,s:O}", "address", links[i].host, links[i].port,
+                                    "up", links[i].up ? Py_True : Py_False,
+                                    "configured", links[i].configured ? Py_True : Py_False);
         if (t == NULL || PyList_Append(sentinels, t) < 0)
             Py_CLEAR(sentinels);
         Py_XDECREF(t);
     }
-    PyObject *d = sentinels ? Py_BuildValue("{s:N,s:k,s:k,s:k,s:O}", "sentinels", sentinels,
-                                            "events_received", m->events_received,
-                                            "rechecks", m->rechecks,
-                                            "sentinel_link_failures", m->link_failures,
-                                            "running", m->running ? Py_True : Py_False)
-                            : NULL;
-    pthread_mutex_unlock(&m->mutex);
-    return d;
+    if (sentinels == NULL)
+        return NULL;
+    return Py_BuildValue("{s:N,s:k,s:k,s:k,s:k,s:k,s:O}", "sentinels", sentinels,
+                         "events_received", events, "rechecks", rechecks,
+                         "sentinel_link_failures", failures, "sentinel_auth_failures", auth,
+                         "sentinel_bad_addresses", bad,
+                         "running", running ? Py_True : Py_False);
 }
 
-/* fork(): the forking thread holds the mutex across the fork (taken in
- * _lock_for_fork), so the loop is not in the middle of changing a hiredis context and
- * the child inherits consistent state. */
+static int
+copy_optional_str(PyObject *obj, char **out, const char *what)
+{
+    *out = NULL;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    Py_ssize_t len;
+    const char *s;
+    if (PyBytes_Check(obj)) {
+        s = PyBytes_AS_STRING(obj);
+        len = PyBytes_GET_SIZE(obj);
+    }
+    else if (PyUnicode_Check(obj)) {
+        s = PyUnicode_AsUTF8AndSize(obj, &len);
+        if (s == NULL)
+            return -1;
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s must be str, bytes or None", what);
+        return -1;
+    }
+    if ((size_t)len != strlen(s) || len > 400) {
+        PyErr_Format(PyExc_ValueError, "invalid %s", what);
+        return -1;
+    }
+    *out = strdup(s);
+    if (*out == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+monitor_set_credentials(sf_monitor *m, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"username", "password", NULL};
+    PyObject *username = Py_None, *password = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:set_credentials", kwlist, &username,
+                                     &password))
+        return NULL;
+    char *user, *pass;
+    if (copy_optional_str(username, &user, "username") < 0)
+        return NULL;
+    if (copy_optional_str(password, &pass, "password") < 0) {
+        free(user);
+        return NULL;
+    }
+    lock_from_python(m);
+    char *old_user = m->username, *old_pass = m->password;
+    m->username = pass != NULL ? user : NULL;   /* AUTH needs a password */
+    m->password = pass;
+    pthread_mutex_unlock(&m->mutex);
+    if (pass == NULL)
+        free(user);
+    free(old_user);
+    free(old_pass);
+    Py_RETURN_NONE;
+}
+
+/* fork(): the forking thread waits for the loop to finish its current I/O pass (it
+ * is short: non-blocking reads and writes, never a network wait) and holds the mutex
+ * across the fork, so the child inherits every link between two changes. */
 static PyObject *
 monitor_lock_for_fork(sf_monitor *m, PyObject *unused)
 {
-    lock_from_python(m);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&m->mutex);
+    while (m->io_busy)
+        pthread_cond_wait(&m->io_idle, &m->mutex);
+    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
@@ -990,17 +1028,22 @@ static PyObject *
 monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
 {
     /* In a forked child, with the mutex taken before the fork: the thread is gone;
-     * close the child's copies of the parent's Sentinel sockets. */
+     * drop the parent's links (nothing is sent on them). */
     pthread_mutex_init(&m->mutex, NULL);
-    for (int i = 0; i < m->nlinks; i++) {
-        link_t *l = &m->links[i];
-        if (l->sub)
-            redisFree(l->sub);
-        if (l->cmd)
-            redisFree(l->cmd);
-        l->sub = l->cmd = NULL;
-        l->up = 0;
+    pthread_cond_init(&m->io_idle, NULL);
+    for (int i = 0; i < m->nsentinels; i++) {
+        sentinel_t *s = &m->sentinels[i];
+        sf_link_forget_after_fork(&s->events);
+        sf_link_forget_after_fork(&s->queries);
+        s->up = 0;
+        s->next_attempt = 0;
+        s->quiet_until = 0;
+        s->round_pending = s->round_wanted = 0;
     }
+    m->round_active = 0;
+    free(m->round);
+    m->round = NULL;
+    m->io_busy = 0;
     m->running = 0;
     m->stop = 0;
     m->nevents = 0;
@@ -1010,32 +1053,78 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
 static int
 monitor_init(sf_monitor *m, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"sentinels", "socket_timeout", "recheck_interval", "on_event", NULL};
-    PyObject *sentinels, *on_event = Py_None;
+    static char *kwlist[] = {"sentinels", "socket_timeout", "recheck_interval", "on_event",
+                             "username", "password", "socket_connect_timeout", "tls",
+                             "server_hostname", NULL};
+    PyObject *sentinels, *on_event = Py_None, *username = Py_None, *password = Py_None;
+    PyObject *connect_timeout = Py_None, *tls = Py_None, *server_hostname = Py_None;
     double timeout = 0.5, interval = 5.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|ddO:Monitor", kwlist, &sentinels, &timeout,
-                                     &interval, &on_event))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|ddOOOOOO:Monitor", kwlist, &sentinels,
+                                     &timeout, &interval, &on_event, &username, &password,
+                                     &connect_timeout, &tls, &server_hostname))
         return -1;
-    if (timeout <= 0 || interval <= 0) {
+    if (m->nsentinels > 0 || m->running) {
+        PyErr_SetString(PyExc_RuntimeError, "Monitor.__init__ called twice");
+        return -1;
+    }
+    if (!(timeout > 0) || !(interval > 0)) {
         PyErr_SetString(PyExc_ValueError, "timeouts must be positive");
         return -1;
     }
-    PyObject *seq = PySequence_Fast(sentinels, "sentinels must be a sequence of (host, port)");
-    if (seq == NULL)
+    double ctimeout = timeout;
+    if (connect_timeout != Py_None) {
+        ctimeout = PyFloat_AsDouble(connect_timeout);
+        if (ctimeout == -1.0 && PyErr_Occurred())
+            return -1;
+        if (!(ctimeout > 0)) {
+            PyErr_SetString(PyExc_ValueError, "socket_connect_timeout must be positive");
+            return -1;
+        }
+    }
+    if (tls != Py_None) {
+        /* TLS Sentinel links need the TLSContext type of tls_context.c. */
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "Monitor(tls=...): TLS Sentinel links need _core.TLSContext");
         return -1;
+    }
+    char *host_name = NULL;
+    if (copy_optional_str(server_hostname, &host_name, "server_hostname") < 0)
+        return -1;
+    PyObject *seq = PySequence_Fast(sentinels, "sentinels must be a sequence of (host, port)");
+    if (seq == NULL) {
+        free(host_name);
+        return -1;
+    }
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         const char *host;
         int port;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "si", &host, &port)) {
             Py_DECREF(seq);
+            free(host_name);
             return -1;
         }
-        add_link(m, host, port, 1);
+        if (port < 1 || port > 65535 || !sf_valid_host(host, strlen(host))) {
+            PyErr_Format(PyExc_ValueError, "invalid Sentinel address %s:%d", host, port);
+            Py_DECREF(seq);
+            free(host_name);
+            return -1;
+        }
+        add_sentinel(m, host, port, 1);
     }
     Py_DECREF(seq);
     m->timeout = timeout;
+    m->connect_timeout = ctimeout;
     m->recheck_interval = interval;
+    m->server_hostname = host_name;
     Py_XSETREF(m->on_event, Py_NewRef(on_event));
+    PyObject *cred = Py_BuildValue("(OO)", username, password);
+    if (cred == NULL)
+        return -1;
+    PyObject *r = monitor_set_credentials(m, cred, NULL);
+    Py_DECREF(cred);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
     return 0;
 }
 
@@ -1048,13 +1137,15 @@ monitor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     m->st = sf_state_from_type(type);
     m->wake[0] = m->wake[1] = -1;
     m->on_event = Py_NewRef(Py_None);
-    if (m->st == NULL || pipe2(m->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+    pthread_mutex_init(&m->mutex, NULL);
+    pthread_cond_init(&m->io_idle, NULL);
+    if (m->st == NULL
+        || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, m->wake) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(m);
         return NULL;
     }
-    pthread_mutex_init(&m->mutex, NULL);
     return (PyObject *)m;
 }
 
@@ -1063,6 +1154,7 @@ monitor_traverse(sf_monitor *m, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(m));
     Py_VISIT(m->on_event);
+    Py_VISIT(m->tls);
     return 0;
 }
 
@@ -1086,7 +1178,12 @@ monitor_dealloc(sf_monitor *m)
         close(m->wake[0]);
     if (m->wake[1] >= 0)
         close(m->wake[1]);
+    free(m->username);
+    free(m->password);
+    free(m->server_hostname);
     monitor_clear(m);
+    Py_CLEAR(m->tls);
+    pthread_cond_destroy(&m->io_idle);
     pthread_mutex_destroy(&m->mutex);
     tp->tp_free((PyObject *)m);
     Py_DECREF(tp);
@@ -1102,6 +1199,9 @@ static PyMethodDef monitor_methods[] = {
     {"recheck", (PyCFunction)monitor_recheck, METH_NOARGS, "Re-check the masters now."},
     {"service", (PyCFunction)(void (*)(void))monitor_service, METH_VARARGS | METH_KEYWORDS,
      "service(name, hold_timeout=5.0) -> the shared Service state for `name`."},
+    {"set_credentials", (PyCFunction)(void (*)(void))monitor_set_credentials,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_credentials(username=None, password=None): AUTH for links opened from now on."},
     {"stats", (PyCFunction)monitor_stats, METH_NOARGS, "Links and counters."},
     {"_lock_for_fork", (PyCFunction)monitor_lock_for_fork, METH_NOARGS,
      "Before fork(): hold the mutex across the fork."},
@@ -1113,7 +1213,9 @@ static PyMethodDef monitor_methods[] = {
 };
 
 static PyType_Slot monitor_slots[] = {
-    {Py_tp_doc, "Monitor(sentinels, socket_timeout=0.5, recheck_interval=5.0, on_event=None)"},
+    {Py_tp_doc, "Monitor(sentinels, socket_timeout=0.5, recheck_interval=5.0, on_event=None, "
+                "username=None, password=None, socket_connect_timeout=None, tls=None, "
+                "server_hostname=None)"},
     {Py_tp_new, monitor_new},
     {Py_tp_init, monitor_init},
     {Py_tp_dealloc, monitor_dealloc},

@@ -351,6 +351,11 @@ class Monitor:
         socket_timeout: float = 0.5,
         recheck_interval: float = 5.0,
         on_event: Callable[[str, str, str], Any] | None = None,
+        username: str | bytes | None = None,
+        password: str | bytes | None = None,
+        socket_connect_timeout: float | None = None,
+        tls: Any = None,
+        server_hostname: str | None = None,
     ) -> None: ...
     def run(self) -> None:
         """Subscribe, re-check and deliver events until stop() is called."""
@@ -366,6 +371,10 @@ class Monitor:
         ...
     def service(self, name: str, hold_timeout: float = 5.0) -> Service:
         """The shared Service state for ``name``."""
+        ...
+    def set_credentials(self, username: str | bytes | None = None,
+                        password: str | bytes | None = None) -> None:
+        """AUTH for the Sentinel links opened from now on."""
         ...
     def stats(self) -> dict[str, Any]:
         """Sentinel links and counters."""

@@ -46,7 +46,8 @@ def default_sentinel_retry() -> Retry:
 class SentinelEvent(NamedTuple):
     """Something the monitor saw: ``kind`` is one of ``switch-master``, ``master-known``,
     ``failover-started``, ``failover-ended``, ``sentinel-up``, ``sentinel-down``,
-    ``sentinel-learned``, ``convert-to-slave``, ``odown``, ``failover-end``."""
+    ``sentinel-learned``, ``sentinel-auth-failed``, ``sentinel-subscribe-failed``,
+    ``sentinel-bad-address``, ``convert-to-slave``, ``odown``, ``failover-end``."""
 
     kind: str
     service: str
@@ -59,6 +60,9 @@ _LOG_LEVELS = {
     "failover-started": logging.WARNING,
     "failover-ended": logging.INFO,
     "sentinel-down": logging.WARNING,
+    "sentinel-auth-failed": logging.WARNING,
+    "sentinel-subscribe-failed": logging.WARNING,
+    "sentinel-bad-address": logging.WARNING,
     "master-known": logging.DEBUG,
 }
 
@@ -69,13 +73,25 @@ class FailoverMonitor:
     """Owns one native monitor and its thread, for one ``Sentinel`` object."""
 
     def __init__(self, sentinels: Sequence[Tuple[str, int]], socket_timeout: float,
-                 recheck_interval: float = DEFAULT_RECHECK_INTERVAL) -> None:
-        self._native = _core.Monitor(list(sentinels), socket_timeout=socket_timeout,
-                                     recheck_interval=recheck_interval,
-                                     on_event=self._on_event)
+                 recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+                 sentinel_kwargs: Optional[Dict[str, Any]] = None) -> None:
+        kwargs = sentinel_kwargs or {}
+        self._credential_provider = kwargs.get("credential_provider")
+        connect_timeout = kwargs.get("socket_connect_timeout")
+        tls = None
+        if kwargs.get("ssl"):
+            tls = _sentinel_tls_context(kwargs)
+        self._native = _core.Monitor(
+            list(sentinels), socket_timeout=socket_timeout,
+            recheck_interval=recheck_interval, on_event=self._on_event,
+            username=kwargs.get("username"), password=kwargs.get("password"),
+            socket_connect_timeout=float(connect_timeout) if connect_timeout else None,
+            tls=tls, server_hostname=kwargs.get("ssl_server_hostname"))
         self._thread: Optional[threading.Thread] = None
         self._stopping = False
-        self._lock = threading.Lock()
+        # Re-entrant: a pool's weakref finalizer (_client_gone) can run on a thread
+        # that already holds it (a GC pass inside a locked section).
+        self._lock = threading.RLock()
         self._clients = 0
         self._listeners: List[Callable[[SentinelEvent], Any]] = []
         self.event_counts: Dict[str, int] = collections.Counter()
@@ -107,10 +123,27 @@ class FailoverMonitor:
             if thread is not threading.current_thread():
                 thread.join(5)          # the previous loop is finishing its round
         self._stopping = False
+        self._refresh_credentials()
         self._native.arm()
         self._thread = threading.Thread(target=self._native.run, name="sentinelfast-monitor",
                                         daemon=True)
         self._thread.start()
+
+    def _refresh_credentials(self) -> None:
+        # A credential_provider is asked here, with the GIL, never from the C loop.
+        provider = self._credential_provider
+        if provider is None:
+            return
+        try:
+            credentials = provider.get_credentials()
+        except Exception:
+            logger.warning("sentinel_kwargs credential_provider failed; Sentinel links "
+                           "keep the previous credentials", exc_info=True)
+            return
+        if len(credentials) == 1:
+            self._native.set_credentials(None, credentials[0])
+        else:
+            self._native.set_credentials(credentials[0], credentials[1])
 
     def _stop_locked(self) -> None:
         self._stopping = True
@@ -125,7 +158,7 @@ class FailoverMonitor:
             thread.join(timeout)
 
     def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._thread = None
         self._stopping = False
         self._native._forget_after_fork()
@@ -155,6 +188,16 @@ class FailoverMonitor:
         stats["events"] = dict(self.event_counts)
         stats["thread_alive"] = bool(self._thread and self._thread.is_alive())
         return stats
+
+
+def _sentinel_tls_context(kwargs: Dict[str, Any]) -> Any:
+    """The TLS context of the Sentinel links, from the ``ssl_*`` entries of
+    ``sentinel_kwargs`` (redis-py's names and meanings)."""
+    factory = getattr(_core, "TLSContext", None)
+    if factory is None:
+        raise ValueError("ssl=True in sentinel_kwargs: TLS is not supported by this build")
+    options = {k: v for k, v in kwargs.items() if k.startswith("ssl_") and k != "ssl_server_hostname"}
+    return factory(**options)
 
 
 _forking: List["FailoverMonitor"] = []

@@ -211,7 +211,9 @@ class Sentinel(SentinelCommands):
         """The monitor of this Sentinel object (created on first use)."""
         if self._monitor is None:
             timeout = self.sentinel_kwargs.get("socket_timeout") or 0.5
-            self._monitor = FailoverMonitor(self._sentinel_addresses, float(timeout))
+            # redis-py's rule: the Sentinels get sentinel_kwargs (credentials, TLS)
+            self._monitor = FailoverMonitor(self._sentinel_addresses, float(timeout),
+                                            sentinel_kwargs=self.sentinel_kwargs)
         return self._monitor
 
     def add_event_listener(self, callback) -> None:
