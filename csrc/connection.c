@@ -269,7 +269,7 @@ open_socket(sf_conn *c)
     if (c->tls != Py_None) {
         char where[300];
         if (ep.unix_path != NULL)
-            snprintf(where, sizeof where, "unix socket: %s", ep.unix_path);
+            snprintf(where, sizeof where, "%s", ep.unix_path);
         else
             snprintf(where, sizeof where, "%s:%d", ep.host, ep.port);
         tls.ctx = sf_tls_context_ctx(c->tls, where);
