@@ -36,6 +36,7 @@ sources = [
     "csrc/module.c",
     "csrc/transport.c",
     "csrc/io_errors.c",
+    "csrc/tls_context.c",
     "csrc/resp_reader.c",
     "csrc/resp_writer.c",
     "csrc/connection.c",

@@ -265,6 +265,25 @@ open_socket(sf_conn *c)
         if (ep.host == NULL)
             return -1;
     }
+    sf_tls_params tls;
+    if (c->tls != Py_None) {
+        char where[300];
+        if (ep.unix_path != NULL)
+            snprintf(where, sizeof where, "%s", ep.unix_path);
+        else
+            snprintf(where, sizeof where, "%s:%d", ep.host, ep.port);
+        tls.ctx = sf_tls_context_ctx(c->tls, where);
+        if (tls.ctx == NULL)
+            return -1;
+        tls.check_hostname = sf_tls_context_check_hostname(c->tls);
+        tls.server_hostname = NULL;       /* the host dialled */
+        if (c->server_hostname != Py_None) {
+            tls.server_hostname = PyUnicode_AsUTF8(c->server_hostname);
+            if (tls.server_hostname == NULL)
+                return -1;
+        }
+        ep.tls = &tls;
+    }
     sf_io_error e;
     sf_interrupt_hook hook = sf_py_interrupt_hook();
     int r;
@@ -662,20 +681,31 @@ conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
         "host", "port", "db", "username", "password", "client_name", "socket_timeout",
         "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
         "encoding", "encoding_errors", "decode_responses", "health_check_interval",
-        "unix_socket_path", "retry", "credential_provider", "address_provider", NULL};
+        "unix_socket_path", "retry", "credential_provider", "address_provider", "tls",
+        "server_hostname", NULL};
     PyObject *host = NULL, *username = Py_None, *password = Py_None, *client_name = Py_None;
     PyObject *socket_timeout = Py_None, *connect_timeout = Py_None, *ka_options = Py_None;
     PyObject *encoding = NULL, *errors = NULL, *unix_path = Py_None, *retry = Py_None;
-    PyObject *cred = Py_None, *provider = Py_None;
+    PyObject *cred = Py_None, *provider = Py_None, *tls = Py_None, *server_hostname = Py_None;
     int port = 6379, keepalive = 0, decode = 0;
     long db = 0;
     double hci = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$UilOOOOOpOUUpdOOOO:Connection", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$UilOOOOOpOUUpdOOOOOO:Connection", kwlist,
                                      &host, &port, &db, &username, &password, &client_name,
                                      &socket_timeout, &connect_timeout, &keepalive,
                                      &ka_options, &encoding, &errors, &decode, &hci,
-                                     &unix_path, &retry, &cred, &provider))
+                                     &unix_path, &retry, &cred, &provider, &tls,
+                                     &server_hostname))
         return -1;
+    if (tls != Py_None && !sf_tls_context_check(self->st, tls)) {
+        PyErr_Format(PyExc_TypeError, "tls must be a TLSContext or None, not %.100s",
+                     Py_TYPE(tls)->tp_name);
+        return -1;
+    }
+    if (server_hostname != Py_None && !PyUnicode_Check(server_hostname)) {
+        PyErr_SetString(PyExc_TypeError, "server_hostname must be a str or None");
+        return -1;
+    }
     if (str_or_none(username, "username") < 0 || str_or_none(password, "password") < 0
         || str_or_none(client_name, "client_name") < 0)
         return -1;
@@ -736,6 +766,8 @@ conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->credential_provider, Py_NewRef(cred));
     Py_XSETREF(self->address_provider, Py_NewRef(provider));
     self->keepalive = keepalive;
+    Py_XSETREF(self->tls, Py_NewRef(tls));
+    Py_XSETREF(self->server_hostname, Py_NewRef(server_hostname));
     Py_XSETREF(self->keepalive_options, Py_NewRef(ka_options));
     PyMem_Free(self->keepalive_opts);
     self->keepalive_opts = opts;
@@ -1090,6 +1122,8 @@ set_port(sf_conn *s, PyObject *v, void *c)
 }
 
 static PyObject *get_retry(sf_conn *s, void *c) { return Py_NewRef(s->retry); }
+static PyObject *get_tls(sf_conn *s, void *c) { return Py_NewRef(s->tls); }
+static PyObject *get_server_hostname(sf_conn *s, void *c) { return Py_NewRef(s->server_hostname); }
 
 static int
 set_retry(sf_conn *s, PyObject *v, void *c)
@@ -1110,6 +1144,9 @@ static PyGetSetDef conn_getset[] = {
     {"is_connected", (getter)get_is_connected, NULL, "True while the socket is open.", NULL},
     {"pid", (getter)get_pid, NULL, "Process that opened the socket.", NULL},
     {"_fileno", (getter)get_fileno, NULL, "Socket descriptor, -1 when closed.", NULL},
+    {"tls", (getter)get_tls, NULL, "The TLSContext of this connection, or None (plain).", NULL},
+    {"server_hostname", (getter)get_server_hostname, NULL,
+     "Name sent in SNI and verified (None: the host dialled).", NULL},
     {NULL},
 };
 

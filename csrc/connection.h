@@ -7,6 +7,7 @@
 #include "resp_writer.h"
 #include "transport.h"
 #include "io_errors.h"
+#include "tls_context.h"
 #include "sentinel_monitor.h"
 
 typedef struct {

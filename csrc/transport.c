@@ -292,8 +292,7 @@ connect_tcp(const sf_endpoint *ep, const sf_interrupt_hook *hook, sf_io_error *e
 static int
 connect_unix(const sf_endpoint *ep, const sf_interrupt_hook *hook, sf_io_error *e)
 {
-    char where[300];
-    snprintf(where, sizeof where, "unix socket: %s", ep->unix_path);
+    const char *where = ep->unix_path;    /* redis-py names the path alone */
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
