@@ -4,6 +4,7 @@
 
 #include "sentinel_monitor.h"
 #include "backoff.h"
+#include "tls_context.h"
 
 #include <hiredis/hiredis.h>
 
@@ -38,7 +39,7 @@ sf_state_from_type(PyTypeObject *tp)
 /* ---------------------------------------------------------------- state */
 
 #define STATE_OBJECTS(X)                                                        \
-    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)                                 \
+    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType) X(TLSContextType)               \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -147,7 +148,8 @@ module_exec(PyObject *module)
         || add_type(module, &sf_pool_spec, &st->PoolType, "Pool") < 0
         || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
-        || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0)
+        || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0
+        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;

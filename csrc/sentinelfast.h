@@ -15,6 +15,7 @@ typedef struct {
     PyTypeObject *ClientType;
     PyTypeObject *ServiceType;
     PyTypeObject *MonitorType;
+    PyTypeObject *TLSContextType;           /* tls_context.c */
 
     /* exception classes, from sentinelfast.exceptions */
     PyObject *RedisError;
