@@ -9,12 +9,12 @@ thread: no error reaches the application, no acknowledged write is lost.
 which checks sentinelfast's failover handling.
 """
 
-import threading
 import time
 
 import pytest
 import redis
 from conftest import Topology, testing
+from drill_support import missing_on, run_planned_failover_drill, wait_until
 from sfimpl import IMPL, no_retry, sf, sf_exceptions, sf_sentinel
 
 SOCKET_TIMEOUT = 2.0
@@ -48,16 +48,6 @@ def sentinel(tls_topology):
     s = tls_sentinel(tls_topology)
     yield s
     s.close()
-
-
-def wait_until(check, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def assert_connection_error(exc):
@@ -276,68 +266,6 @@ def test_wrong_hostname_sentinel_fails_fast(tls_topology, wrong_host_pair):
 # --------------------------------------------------------------------------------------------
 
 
-class Writer(threading.Thread):
-    """Writes SET <prefix><n> <n> in a loop; records acknowledged writes and errors."""
-
-    def __init__(self, client, prefix="drill:"):
-        super().__init__(daemon=True)
-        self.client = client
-        self.prefix = prefix
-        self.acked = []          # (n, wall-clock time of the acknowledgement)
-        self.errors = []         # (time, repr)
-        self.halt = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self.halt.is_set():
-            try:
-                self.client.set(f"{self.prefix}{n}", n)
-                self.acked.append((n, time.time()))
-            except Exception as e:  # what reaches the application
-                self.errors.append((time.time(), repr(e)))
-                time.sleep(0.05)
-            n += 1
-
-    def stop(self):
-        self.halt.set()
-        self.join(30)
-        assert not self.is_alive(), "the writer is stuck"
-
-
-def wait_for_acks(writer, count, timeout=20):
-    deadline = time.monotonic() + timeout
-    while len(writer.acked) < count:
-        assert time.monotonic() < deadline, f"only {len(writer.acked)} writes acknowledged: {writer.errors[:3]}"
-        time.sleep(0.01)
-
-
-def missing_on(node, writer, since=0.0):
-    """Acknowledged writes (acked at or after ``since``) that ``node`` lacks (read with the
-    topology's admin helper, which speaks TLS and AUTH)."""
-    keys = [(f"{writer.prefix}{n}", str(n)) for n, t in writer.acked if t >= since]
-    missing = []
-    for i in range(0, len(keys), 1000):
-        chunk = keys[i:i + 1000]
-        values = node.command("MGET", *[k for k, _ in chunk], timeout=5)
-        missing += [k for (k, v), got in zip(chunk, values) if got is None or got.decode() != v]
-    return missing
-
-
-def run_planned_failover_drill(topo, sentinel, master):
-    """A writer on ``master`` through SENTINEL FAILOVER; returns (writer, new master node)."""
-    writer = Writer(master)
-    writer.start()
-    try:
-        wait_for_acks(writer, 500)
-        old = topo.master.address
-        topo.failover()
-        new = topo.wait_for_master_change(old, timeout=30)
-        wait_for_acks(writer, len(writer.acked) + 300)   # keep writing on the new master
-    finally:
-        writer.stop()
-    return writer, topo.node_by_address(new)
-
-
 @pytest.fixture
 def fresh_tls_topology():
     topo = Topology(tls=True)
@@ -359,7 +287,7 @@ def test_planned_failover_over_tls_loses_nothing(fresh_tls_topology):
     master = sentinel.master_for(topo.service_name)
     master.ping()
     old = topo.master.address
-    writer, new_node = run_planned_failover_drill(topo, sentinel, master)
+    writer, new_node = run_planned_failover_drill(topo, master)
     assert new_node.address != old
     assert writer.errors == [], f"errors reached the application: {writer.errors[:3]}"
     assert missing_on(new_node, writer) == []
