@@ -27,6 +27,7 @@
 #include "sentinel_monitor.h"
 #include "sentinel_events.h"
 #include "sentinel_link.h"
+#include "tls_context.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1081,11 +1082,17 @@ monitor_init(sf_monitor *m, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
+    SSL_CTX *tls_ctx = NULL;
     if (tls != Py_None) {
-        /* TLS Sentinel links need the TLSContext type of tls_context.c. */
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "Monitor(tls=...): TLS Sentinel links need _core.TLSContext");
-        return -1;
+        if (!sf_tls_context_check(m->st, tls)) {
+            PyErr_SetString(PyExc_TypeError, "Monitor(tls=...) takes a TLSContext or None");
+            return -1;
+        }
+        /* built now, with the GIL: the loop only borrows it (the object is kept) */
+        tls_ctx = sf_tls_context_ctx(tls, NULL);
+        if (tls_ctx == NULL)
+            return -1;
+        m->check_hostname = sf_tls_context_check_hostname(tls);
     }
     char *host_name = NULL;
     if (copy_optional_str(server_hostname, &host_name, "server_hostname") < 0)
@@ -1116,6 +1123,10 @@ monitor_init(sf_monitor *m, PyObject *args, PyObject *kwds)
     m->connect_timeout = ctimeout;
     m->recheck_interval = interval;
     m->server_hostname = host_name;
+    if (tls_ctx != NULL) {
+        Py_XSETREF(m->tls, Py_NewRef(tls));
+        m->tls_ctx = tls_ctx;
+    }
     Py_XSETREF(m->on_event, Py_NewRef(on_event));
     PyObject *cred = Py_BuildValue("(OO)", username, password);
     if (cred == NULL)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 from . import _core
 from .backoff import ExponentialWithJitterBackoff
+from .connection import tls_context_from_kwargs
 from .exceptions import ConnectionError, TimeoutError
 from .retry import Retry
 
@@ -78,9 +79,7 @@ class FailoverMonitor:
         kwargs = sentinel_kwargs or {}
         self._credential_provider = kwargs.get("credential_provider")
         connect_timeout = kwargs.get("socket_connect_timeout")
-        tls = None
-        if kwargs.get("ssl"):
-            tls = _sentinel_tls_context(kwargs)
+        tls = tls_context_from_kwargs(kwargs)
         self._native = _core.Monitor(
             list(sentinels), socket_timeout=socket_timeout,
             recheck_interval=recheck_interval, on_event=self._on_event,
@@ -188,16 +187,6 @@ class FailoverMonitor:
         stats["events"] = dict(self.event_counts)
         stats["thread_alive"] = bool(self._thread and self._thread.is_alive())
         return stats
-
-
-def _sentinel_tls_context(kwargs: Dict[str, Any]) -> Any:
-    """The TLS context of the Sentinel links, from the ``ssl_*`` entries of
-    ``sentinel_kwargs`` (redis-py's names and meanings)."""
-    factory = getattr(_core, "TLSContext", None)
-    if factory is None:
-        raise ValueError("ssl=True in sentinel_kwargs: TLS is not supported by this build")
-    options = {k: v for k, v in kwargs.items() if k.startswith("ssl_") and k != "ssl_server_hostname"}
-    return factory(**options)
 
 
 _forking: List["FailoverMonitor"] = []
