@@ -61,6 +61,8 @@ typedef struct {
     int auth_failing;             /* logged once per series of failures */
     int round_pending;            /* replies of the current re-check still expected */
     int round_wanted;             /* queries to send once the query link is up */
+    unsigned long long bad_seen[8];   /* recent bad-address reports: logged once each */
+    int bad_next;
 } sentinel_t;
 
 typedef struct {
@@ -251,6 +253,28 @@ start_connect(sf_monitor *m, sentinel_t *s, sf_link *l)
     return sf_link_connect_start(l, &target, m->timeout, m->wake[1]);
 }
 
+/* A Sentinel named an invalid address: count it, and log it unless this Sentinel
+ * reported the very same thing recently (re-checks would repeat it every interval). */
+static void
+bad_address(sf_monitor *m, sentinel_t *s, const char *service, const char *fmt, ...)
+{
+    char detail[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    count(m, &m->bad_addresses);
+    unsigned long long h = 1469598103934665603ULL;     /* FNV-1a */
+    for (const char *p = detail; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    for (int i = 0; i < 8; i++)
+        if (s->bad_seen[i] == h)
+            return;
+    s->bad_seen[s->bad_next] = h;
+    s->bad_next = (s->bad_next + 1) % 8;
+    push_event(m, "sentinel-bad-address", service, "%s", detail);
+}
+
 /* ================================================================ acting on news */
 
 static void
@@ -322,9 +346,8 @@ handle_event(sf_monitor *m, sentinel_t *s, const redisReply *msg)
         push_event(m, channel->str + 1, svc->name, "%.*s", (int)payload->len, payload->str);
         break;
     case SF_EVENT_BAD_ADDRESS:
-        count(m, &m->bad_addresses);
-        push_event(m, "sentinel-bad-address", svc->name, "%s from %s:%d skipped: %s",
-                   channel->str, s->host, s->port, ev.why);
+        bad_address(m, s, svc->name, "%s from %s:%d skipped: %s", channel->str, s->host,
+                    s->port, ev.why);
         break;
     default:
         break;
@@ -403,11 +426,9 @@ on_master_reply(sf_monitor *m, sentinel_t *s, int i, const redisReply *r)
     if (rep.down_after_ms > 0)
         acc->down_after = rep.down_after_ms;
     if (!rep.has_address) {
-        if (rep.why[0]) {
-            count(m, &m->bad_addresses);
-            push_event(m, "sentinel-bad-address", name,
-                       "SENTINEL MASTER from %s:%d skipped: %s", s->host, s->port, rep.why);
-        }
+        if (rep.why[0])
+            bad_address(m, s, name, "SENTINEL MASTER from %s:%d skipped: %s", s->host, s->port,
+                        rep.why);
         return;
     }
     if (rep.failover_in_progress) {
@@ -442,9 +463,8 @@ on_sentinels_reply(sf_monitor *m, sentinel_t *s, int i, const redisReply *r)
             add_sentinel(m, host, port, 0);
         }
         else if (ok == 0) {
-            count(m, &m->bad_addresses);
-            push_event(m, "sentinel-bad-address", m->services[i]->svc->name,
-                       "SENTINEL SENTINELS from %s:%d: entry skipped: %s", s->host, s->port, why);
+            bad_address(m, s, m->services[i]->svc->name,
+                        "SENTINEL SENTINELS from %s:%d: entry skipped: %s", s->host, s->port, why);
         }
     }
 }

@@ -1,0 +1,352 @@
+"""The Sentinel monitor (csrc/sentinel_*.c): what it does with what Sentinels send, and that no
+Sentinel, however slow, holds it up.
+
+* Event and reply parsing is unit-tested in C (tests/c/sentinel_events_driver.c, built here).
+* Addresses that are not valid (port outside 1-65535, host not UTF-8) are skipped with a WARNING
+  and never connected to: a fake Sentinel sends them (a real one cannot).
+* A Sentinel that accepts connections but never answers, and a SIGSTOPped one, do not delay
+  ``stats()``, ``master_for`` nor the switch the other Sentinels announce (socket_timeout=2).
+* After +switch-master of a SIGKILL failover, re-checks that still see failover_in_progress
+  start no second hold.
+* Two threads asking for the same service get one Service; the monitor's lock is re-entrant.
+"""
+
+import gc
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from conftest import ROOT
+from sfimpl import IMPL, sf
+
+pytestmark = pytest.mark.skipif(IMPL != "sentinelfast", reason="sentinelfast's monitor")
+
+if IMPL == "sentinelfast":
+    from sentinelfast import _core
+    from sentinelfast.failover import FailoverMonitor
+
+
+def wait_until(check, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------------------------
+# The parser, byte by byte (C)
+# --------------------------------------------------------------------------------------------
+
+
+def test_event_parser_unit(tmp_path):
+    """Ports 0, -5, 96737 rejected (never wrapped), non-UTF-8 hosts rejected, events and
+    SENTINEL MASTER / SENTINELS replies parsed into the right actions."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("no C compiler to build the parser's unit driver")
+    include = subprocess.run(["pkg-config", "--cflags", "hiredis"], capture_output=True,
+                             text=True).stdout.split() or ["-I/usr/include/hiredis"]
+    libs = subprocess.run(["pkg-config", "--libs", "hiredis"], capture_output=True,
+                          text=True).stdout.split() or ["-lhiredis"]
+    exe = tmp_path / "driver"
+    build = subprocess.run(
+        [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", f"-I{ROOT}/csrc", *include,
+         os.path.join(ROOT, "tests", "c", "sentinel_events_driver.c"),
+         os.path.join(ROOT, "csrc", "sentinel_events.c"), *libs, "-o", str(exe)],
+        capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# A fake Sentinel: only it can send invalid addresses
+# --------------------------------------------------------------------------------------------
+
+
+def _bulk(value):
+    if isinstance(value, str):
+        value = value.encode()
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+class _Raw(bytes):
+    """Already RESP-encoded."""
+
+
+def _array(items):
+    return b"*%d\r\n" % len(items) + b"".join(
+        item if isinstance(item, _Raw) else _bulk(item) for item in items)
+
+
+def _pairs(fields):
+    flat = []
+    for k, v in fields:
+        flat += [_bulk(k), _bulk(v)]
+    return b"*%d\r\n" % len(flat) + b"".join(flat)
+
+
+class FakeSentinel(threading.Thread):
+    """Answers PSUBSCRIBE (then sends `messages`), SENTINEL MASTER / SENTINELS with the
+    replies given, AUTH/PING with OK. Records every address it was asked about."""
+
+    def __init__(self, master_reply, sentinels_reply, messages=()):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = self.sock.getsockname()
+        self.master_reply = master_reply
+        self.sentinels_reply = sentinels_reply
+        self.messages = list(messages)
+        self.commands = []
+        self.halt = False
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.halt:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        f = conn.makefile("rb")
+        try:
+            while not self.halt:
+                line = f.readline()
+                if not line:
+                    return
+                n = int(line[1:])
+                args = []
+                for _ in range(n):
+                    size = int(f.readline()[1:])
+                    args.append(f.read(size + 2)[:-2].decode())
+                self.commands.append(args)
+                cmd = [a.upper() for a in args[:2]]
+                if cmd[0] == "PSUBSCRIBE":
+                    conn.sendall(_array(["psubscribe", "*", _Raw(b":1\r\n")]))
+                    for channel, payload in self.messages:
+                        conn.sendall(_array(["pmessage", "*", channel, payload]))
+                elif cmd == ["SENTINEL", "MASTER"]:
+                    conn.sendall(self.master_reply)
+                elif cmd == ["SENTINEL", "SENTINELS"]:
+                    conn.sendall(self.sentinels_reply)
+                else:
+                    conn.sendall(b"+OK\r\n")
+        except (OSError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.halt = True
+        self.sock.close()
+        self.join(5)
+
+
+def test_invalid_sentinel_addresses_are_skipped_and_logged(caplog):
+    """Ports 0, -5, 96737 and a non-UTF-8 host, from events and from SENTINEL SENTINELS /
+    MASTER replies: each skipped with a WARNING, never connected to; the valid ones kept."""
+    caplog.set_level(logging.WARNING, logger="sentinelfast.failover")
+    master = _pairs([("name", "svc"), ("ip", "127.0.0.1"), ("port", "96737"), ("flags", "master"),
+                     ("config-epoch", "1"), ("down-after-milliseconds", "1000")])
+    valid = socket.socket()
+    valid.bind(("127.0.0.1", 0))               # a valid learned Sentinel (never answers)
+    valid.listen(1)
+    valid_port = valid.getsockname()[1]
+    entries = [[("ip", "127.0.0.1"), ("port", p)] for p in ("0", "-5", "96737")]
+    entries.append([("ip", b"\xff\xfe"), ("port", "26379")])
+    entries.append([("ip", "127.0.0.1"), ("port", str(valid_port))])
+    sentinels = b"*%d\r\n" % len(entries) + b"".join(_pairs(e) for e in entries)
+    messages = [
+        ("+switch-master", "svc 127.0.0.1 6379 127.0.0.1 0"),
+        ("+switch-master", "svc 127.0.0.1 6379 127.0.0.1 -5"),
+        ("+switch-master", "svc 127.0.0.1 6379 127.0.0.1 96737"),
+        ("+sentinel", "sentinel x 127.0.0.1 96737 @ svc 127.0.0.1 6379"),
+        (b"+switch-master", b"svc 127.0.0.1 6379 \xff\xfe 6380"),
+    ]
+    fake = FakeSentinel(master, sentinels, messages)
+    fake.start()
+    monitor = FailoverMonitor([fake.address], socket_timeout=0.5, recheck_interval=0.3)
+    service = monitor.service("svc")
+    events = []
+    monitor.add_listener(events.append)
+    client = type("Client", (), {})()
+    monitor.client_started(client)               # a live client: the thread runs
+    try:
+        # 5 events + 1 SENTINEL MASTER + 4 SENTINELS entries, each logged once
+        wait_until(lambda: len([e for e in events if e.kind == "sentinel-bad-address"]) >= 10,
+                   what="bad-address events")
+        rechecks = monitor.stats()["rechecks"]
+        wait_until(lambda: monitor.stats()["rechecks"] >= rechecks + 3, what="more re-checks")
+        stats = monitor.stats()
+        # the same report again in later re-checks is counted, not logged again
+        assert len([e for e in events if e.kind == "sentinel-bad-address"]) == 10
+        addresses = {tuple(s["address"]) for s in stats["sentinels"]}
+        assert addresses == {tuple(fake.address), ("127.0.0.1", valid_port)}
+        assert stats["sentinel_bad_addresses"] >= 10 + 3
+        assert service.state()["master"] is None        # no invalid master was taken
+        assert service.state()["switches"] == 0
+        bad = [r.getMessage() for r in caplog.records
+               if r.name == "sentinelfast.failover" and r.levelno == logging.WARNING
+               and "sentinel-bad-address" in r.getMessage()]
+        for port in ("'0'", "'-5'", "'96737'"):
+            assert any(port in m for m in bad), (port, bad)
+        assert any("not UTF-8" in m for m in bad), bad
+        assert not any(31201 == s["address"][1] for s in stats["sentinels"])
+    finally:
+        monitor.close()
+        fake.stop()
+        valid.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Sentinels that do not answer never hold the monitor up
+# --------------------------------------------------------------------------------------------
+
+
+def test_silent_and_stopped_sentinels_never_stall_the_monitor(fresh_topology):
+    """socket_timeout=2; one configured Sentinel accepts connections and never answers, one
+    real Sentinel is SIGSTOPped: stats() and master_for answer at once, and the switch the
+    other Sentinels announce reaches the client as soon as they announce it."""
+    topo = fresh_topology
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)                           # the kernel accepts; nobody ever reads
+    try:
+        sentinel = sf.Sentinel(topo.sentinel_addresses + [silent.getsockname()], socket_timeout=2)
+        events = []
+        sentinel.add_event_listener(events.append)
+        master = sentinel.master_for(topo.service_name, socket_timeout=2)
+        master.ping()
+        wait_until(lambda: sum(s["up"] for s in sentinel.stats()["monitor"]["sentinels"]) >= 3,
+                   what="the real Sentinels' links")
+        stopped = topo.sentinels[2]
+        stopped.pause()
+        monitor = sentinel._failover_monitor()
+        worst = 0.0
+        end = time.monotonic() + 4
+        while time.monotonic() < end:              # re-checks while two Sentinels are mute
+            monitor._native.recheck()
+            t0 = time.monotonic()
+            sentinel.stats()
+            sentinel.master_for(topo.service_name, socket_timeout=2)
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.1)
+        assert worst < 1.0, f"stats()/master_for took {worst:.2f}s with mute Sentinels"
+
+        old = topo.master.address
+        topo.failover()                            # announced by the two live Sentinels
+        announced = time.time()
+        switch = wait_until(lambda: [e for e in events if e.kind == "switch-master"], timeout=10,
+                            what="switch-master")[0]
+        assert switch.time - announced < 1.0, "the switch reached the client late"
+        t0 = time.monotonic()
+        state = sentinel.stats()["services"][topo.service_name]
+        assert time.monotonic() - t0 < 1.0
+        assert tuple(state["master"]) != tuple(old)
+        master.set("after", "1")
+        stopped.resume()
+        sentinel.close()
+        master.close()
+    finally:
+        silent.close()
+
+
+# --------------------------------------------------------------------------------------------
+# A hold ends with the switch; a re-check after the switch starts none
+# --------------------------------------------------------------------------------------------
+
+
+def test_no_second_hold_after_switch_master(fresh_topology):
+    """SIGKILL the master; after +switch-master, re-checks (forced every 100 ms for 3 s,
+    while the leader may still be reconfiguring replicas) start no new hold."""
+    topo = fresh_topology
+    sentinel = sf.Sentinel(topo.sentinel_addresses, socket_timeout=0.5)
+    events = []
+    sentinel.add_event_listener(events.append)
+    master = sentinel.master_for(topo.service_name, socket_timeout=0.5)
+    master.ping()
+    monitor = sentinel._failover_monitor()
+    wait_until(lambda: all(s["up"] for s in sentinel.stats()["monitor"]["sentinels"]),
+               what="links up")
+    old = topo.master.address
+    topo.master.kill()
+    switch = wait_until(lambda: [e for e in events if e.kind == "switch-master"], timeout=30,
+                        what="switch-master")[0]
+    state = sentinel.stats()["services"][topo.service_name]
+    failovers_at_switch = state["failovers"]
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        monitor._native.recheck()
+        time.sleep(0.1)
+    master.set("k", "v")                            # writes go on
+    late = [e for e in events if e.kind == "failover-started" and e.time > switch.time]
+    assert late == [], f"a hold started after the switch: {late}"
+    state = sentinel.stats()["services"][topo.service_name]
+    assert state["failovers"] == failovers_at_switch
+    assert state["failover_in_progress"] is False
+    assert tuple(state["master"]) != tuple(old)
+    sentinel.close()
+    master.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Races
+# --------------------------------------------------------------------------------------------
+
+
+def test_threads_asking_for_one_service_share_it(topology):
+    """monitor_service looks up and inserts under one lock: concurrent master_for calls for
+    one service all follow the same Service object."""
+    for _ in range(5):
+        sentinel = sf.Sentinel(topology.sentinel_addresses, socket_timeout=0.5)
+        barrier = threading.Barrier(8)
+        services = []
+
+        def ask():
+            barrier.wait()
+            client = sentinel.master_for(topology.service_name, socket_timeout=0.5)
+            services.append(client.connection_pool.service)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(services) == 8
+        assert all(s is services[0] for s in services)
+        native = sentinel._failover_monitor()._native
+        assert native.service(topology.service_name) is services[0]
+        sentinel.close()
+
+
+def test_pool_finalizer_reenters_the_monitor_lock(topology):
+    """A master pool collected while its thread holds the monitor's lock (a GC pass inside a
+    locked section) runs the finalizer on that thread: no deadlock."""
+    sentinel = sf.Sentinel(topology.sentinel_addresses, socket_timeout=0.5)
+    monitor = sentinel._failover_monitor()
+    client = sentinel.master_for(topology.service_name, socket_timeout=0.5)
+    done = threading.Event()
+
+    def collect_under_lock():
+        nonlocal client
+        with monitor._lock:
+            client = None
+            gc.collect()
+        done.set()
+
+    t = threading.Thread(target=collect_under_lock, daemon=True)
+    t.start()
+    assert done.wait(10), "the finalizer deadlocked on the monitor's lock"
+    sentinel.close()
