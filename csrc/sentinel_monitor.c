@@ -584,7 +584,9 @@ link_failed(sf_monitor *m, sentinel_t *s, sf_link *l)
     /* the event link: retry soon; a refused AUTH is retried at the re-check pace */
     int auth = l->failure == SF_LINK_FAIL_AUTH || l->failure == SF_LINK_FAIL_SUBSCRIBE;
     s->next_attempt = now + (auth ? m->recheck_interval : LINK_RETRY);
-    sf_link_close(&s->queries);
+    sf_link_close(&s->queries);       /* re-checks ask only Sentinels whose events we get */
+    s->round_pending = 0;
+    s->round_wanted = 0;
     if (s->up) {
         set_up(m, s, 0);
         count(m, &m->link_failures);
@@ -1064,6 +1066,15 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
     m->round_active = 0;
     free(m->round);
     m->round = NULL;
+    /* The wake socketpair is shared with the parent: a byte one process writes could
+     * wake (and be drained by) the other's loop. The child gets its own. */
+    int wake[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, wake) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    close(m->wake[0]);
+    close(m->wake[1]);
+    m->wake[0] = wake[0];
+    m->wake[1] = wake[1];
     m->io_busy = 0;
     m->running = 0;
     m->stop = 0;
