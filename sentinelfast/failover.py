@@ -85,7 +85,7 @@ class FailoverMonitor:
             recheck_interval=recheck_interval, on_event=self._on_event,
             username=kwargs.get("username"), password=kwargs.get("password"),
             socket_connect_timeout=float(connect_timeout) if connect_timeout else None,
-            tls=tls, server_hostname=kwargs.get("ssl_server_hostname"))
+            tls=tls, server_hostname=kwargs.get("server_hostname"))
         self._thread: Optional[threading.Thread] = None
         self._stopping = False
         # Re-entrant: a pool's weakref finalizer (_client_gone) can run on a thread
