@@ -319,3 +319,38 @@ def test_forked_child_using_a_tls_client_reconnects_and_parent_keeps_its_session
     assert os.WEXITSTATUS(status) == 0
     assert r.client_id() == client_id
     assert r.get(key) == b"parent"
+
+
+_SIGPIPE_CHILD = r"""
+import signal, sys, time
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # as many command-line tools do
+import sentinelfast as sf
+from sentinelfast.connection import SSLConnection
+from sentinelfast.exceptions import ConnectionError
+port, ca = int(sys.argv[1]), sys.argv[2]
+conn = SSLConnection(port=port, ssl_ca_certs=ca)
+conn.connect()
+victim = conn.execute("CLIENT", "ID")
+admin = sf.Redis(port=port, ssl=True, ssl_ca_certs=ca)
+admin.execute_command("CLIENT", "KILL", "ID", victim)
+time.sleep(0.3)
+try:
+    for _ in range(5):                 # the first write draws a reset, the next ones EPIPE
+        conn.send_packed_command(b"*1\r\n$4\r\nPING\r\n" * 1000)
+        time.sleep(0.1)
+    print("sent", flush=True)
+except ConnectionError:
+    print("ConnectionError", flush=True)
+"""
+
+
+def test_writing_to_a_closed_tls_connection_raises_instead_of_sigpipe(tls_server, certs):
+    """The TLS path sends with MSG_NOSIGNAL too: a process that restored SIGPIPE's default
+    action gets ConnectionError, it is not killed."""
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
+    proc = subprocess.run([sys.executable, "-P", "-c", _SIGPIPE_CHILD, str(tls_server.port),
+                           certs.ca_cert], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout.strip() == "ConnectionError"
