@@ -354,3 +354,51 @@ def test_writing_to_a_closed_tls_connection_raises_instead_of_sigpipe(tls_server
                            certs.ca_cert], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert proc.stdout.strip() == "ConnectionError"
+
+
+_TLS_BLOCKED_READ_CHILD = r"""
+import sys
+import sentinelfast as sf
+r = sf.Redis(port=int(sys.argv[1]), ssl=True, ssl_ca_certs=sys.argv[2], socket_timeout=None,
+             retry=None)
+r.ping()
+print("ready", flush=True)
+sys.stdin.readline()                 # the parent pauses the server, then says go
+try:
+    r.get("anything")                # blocks in poll(): the server is stopped, no timeout
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    conn = r.connection_pool._available_connections[0]
+    print("interrupted", "connected" if conn.is_connected else "closed", flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_tls_read(certs):
+    """The TLS path waits in poll(): SIGINT there raises KeyboardInterrupt at once and the
+    broken connection is closed."""
+    import signal
+    import sys
+
+    server = _tls_server(certs, "tls-auth-clients no")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
+    child = subprocess.Popen([sys.executable, "-P", "-c", _TLS_BLOCKED_READ_CHILD,
+                              str(server.port), certs.ca_cert],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        server.pause()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.5)
+        assert child.poll() is None, "the read returned although the server is stopped"
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=10)
+        assert time.monotonic() - started < 5
+        assert out.strip() == "interrupted closed"
+    finally:
+        server.resume()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        server.stop()
