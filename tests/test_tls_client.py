@@ -402,3 +402,22 @@ def test_ctrl_c_interrupts_a_blocked_tls_read(certs):
             child.kill()
             child.wait()
         server.stop()
+
+
+def test_renewed_files_are_read_by_the_next_connect(tls_server, certs, tmp_path):
+    """redis-py reads the TLS files at every connect: a CA file (or certificate) replaced on
+    disk is used by the next connection, the shared TLSContext is built again."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(open(certs.other_ca_cert, "rb").read())   # the wrong CA first
+    r = tls_client(tls_server, certs, ssl_ca_certs=str(ca))
+    with pytest.raises(ConnectionError, match="certificate verify failed"):
+        r.ping()
+    time.sleep(0.01)      # a different mtime even on coarse file systems
+    ca.write_bytes(open(certs.ca_cert, "rb").read())         # renewed: the right CA
+    assert r.ping() is True
+    conn = r.connection_pool.get_connection()
+    try:
+        assert conn.tls is SSLConnection(ssl_ca_certs=str(ca)).tls  # still one shared context
+    finally:
+        r.connection_pool.release(conn)
+    assert r.ping() is True                                   # unchanged files: no rebuild
