@@ -2,11 +2,18 @@
  *
  * The settings are fixed when the object is made (tp_new; no __init__), so the build
  * runs without the GIL and without a lock: two threads that dial at once may both
- * build, the first to publish wins and the other frees its copy. */
+ * build, the first to publish wins and the other frees its copy.
+ *
+ * redis-py reads the certificate files at every connect, so a certificate renewed on
+ * disk is used by the next connection. Here each build records what the files were
+ * (stat: device, inode, size, mtime) and a connect that finds them changed builds
+ * again. A replaced SSL_CTX is kept until the TLSContext dies: a connect in another
+ * thread may still be using it (sf_tls_context_ctx lends it), and renewals are rare. */
 #include "tls_context.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +44,26 @@ typedef struct {
     int min_version;         /* an ssl.TLSVersion value */
     unsigned long verify_flags_on;
     unsigned long verify_flags_off;
-    SSL_CTX *ctx;            /* built on first use; published atomically */
+    struct tls_build *current;   /* the latest build, or NULL; published atomically */
+    struct tls_build *retired;   /* builds replaced after a renewal (a lock-free stack) */
 } sf_tls_context;
+
+/* What a file was when a build read it (all zero: absent). */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_stamp;
+
+enum { STAMP_CERTFILE, STAMP_KEYFILE, STAMP_CA_CERTS, N_STAMPS };
+
+/* One SSL_CTX and the files it was made from. */
+struct tls_build {
+    SSL_CTX *ctx;
+    file_stamp stamps[N_STAMPS];
+    struct tls_build *next;      /* in `retired` */
+};
 
 int
 sf_tls_context_check(sf_state *st, PyObject *obj)
@@ -258,31 +283,113 @@ raise_build_error(sf_state *st, const build_error *be, const char *where)
     }
 }
 
+static void
+take_stamp(const char *path, file_stamp *out)
+{
+    struct stat sb;
+    memset(out, 0, sizeof *out);
+    if (path != NULL && stat(path, &sb) == 0) {
+        out->dev = sb.st_dev;
+        out->ino = sb.st_ino;
+        out->size = sb.st_size;
+        out->mtime = sb.st_mtim;
+    }
+}
+
+static void
+take_stamps(const sf_tls_context *c, file_stamp stamps[N_STAMPS])
+{
+    take_stamp(c->certfile, &stamps[STAMP_CERTFILE]);
+    take_stamp(c->keyfile, &stamps[STAMP_KEYFILE]);
+    take_stamp(c->ca_certs, &stamps[STAMP_CA_CERTS]);
+}
+
+static int
+same_stamps(const file_stamp *a, const file_stamp *b)
+{
+    for (int i = 0; i < N_STAMPS; i++) {
+        if (a[i].dev != b[i].dev || a[i].ino != b[i].ino || a[i].size != b[i].size
+            || a[i].mtime.tv_sec != b[i].mtime.tv_sec || a[i].mtime.tv_nsec != b[i].mtime.tv_nsec)
+            return 0;
+    }
+    return 1;
+}
+
+static int
+has_files(const sf_tls_context *c)
+{
+    return c->certfile != NULL || c->keyfile != NULL || c->ca_certs != NULL;
+}
+
+static void
+retire(sf_tls_context *c, struct tls_build *b)
+{
+    struct tls_build *head = __atomic_load_n(&c->retired, __ATOMIC_ACQUIRE);
+    do {
+        b->next = head;
+    } while (!__atomic_compare_exchange_n(&c->retired, &head, b, 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+}
+
+static void
+free_build(struct tls_build *b)
+{
+    SSL_CTX_free(b->ctx);
+    free(b);
+}
+
+/* A new build of `c`, stamped with the files it read; NULL with *be filled. */
+static struct tls_build *
+new_build(sf_tls_context *c, build_error *be)
+{
+    struct tls_build *b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        be->kind = BUILD_NOMEM;
+        return NULL;
+    }
+    take_stamps(c, b->stamps);     /* before reading: a change during the build is seen next time */
+    b->ctx = build_ctx(c, be);
+    if (b->ctx == NULL) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
 SSL_CTX *
 sf_tls_context_ctx(PyObject *obj, const char *where)
 {
     sf_tls_context *c = (sf_tls_context *)obj;
-    SSL_CTX *ctx = __atomic_load_n(&c->ctx, __ATOMIC_ACQUIRE);
-    if (ctx != NULL)
-        return ctx;
+    struct tls_build *cur = __atomic_load_n(&c->current, __ATOMIC_ACQUIRE);
     build_error be = {BUILD_OK, 0, ""};
-    SSL_CTX *built;
+    struct tls_build *built = NULL;
+    int fresh = 1;
     Py_BEGIN_ALLOW_THREADS
-    built = build_ctx(c, &be);
+    if (cur != NULL && has_files(c)) {
+        file_stamp now[N_STAMPS];
+        take_stamps(c, now);
+        fresh = same_stamps(now, cur->stamps);
+    }
+    if (cur == NULL || !fresh)
+        built = new_build(c, &be);
     Py_END_ALLOW_THREADS
+    if (cur != NULL && fresh)
+        return cur->ctx;
     if (built == NULL) {
         sf_state *st = sf_state_from_type(Py_TYPE(obj));
         if (st != NULL)
             raise_build_error(st, &be, where);
         return NULL;
     }
-    SSL_CTX *expected = NULL;
-    if (!__atomic_compare_exchange_n(&c->ctx, &expected, built, 0, __ATOMIC_ACQ_REL,
+    struct tls_build *expected = cur;
+    if (!__atomic_compare_exchange_n(&c->current, &expected, built, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE)) {
-        SSL_CTX_free(built);     /* another thread published first */
-        return expected;
+        free_build(built);       /* another thread published first: use its build */
+        return expected->ctx;
     }
-    return built;
+    if (cur != NULL)
+        retire(c, cur);          /* a connect elsewhere may still hold cur->ctx */
+    return built->ctx;
 }
 
 int
@@ -442,9 +549,14 @@ tls_free_fields(sf_tls_context *c)
     free(c->ca_data);
     c->certfile = c->keyfile = c->ca_certs = c->ca_path = c->ciphers = c->password = NULL;
     c->ca_data = NULL;
-    if (c->ctx != NULL) {
-        SSL_CTX_free(c->ctx);
-        c->ctx = NULL;
+    if (c->current != NULL) {
+        free_build(c->current);
+        c->current = NULL;
+    }
+    while (c->retired != NULL) {
+        struct tls_build *next = c->retired->next;
+        free_build(c->retired);
+        c->retired = next;
     }
 }
 
@@ -552,7 +664,7 @@ get_cert_reqs(PyObject *self, void *unused)
 static PyObject *
 get_loaded(PyObject *self, void *unused)
 {
-    return PyBool_FromLong(__atomic_load_n(&((sf_tls_context *)self)->ctx, __ATOMIC_ACQUIRE)
+    return PyBool_FromLong(__atomic_load_n(&((sf_tls_context *)self)->current, __ATOMIC_ACQUIRE)
                            != NULL);
 }
 

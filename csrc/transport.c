@@ -13,7 +13,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -322,6 +324,74 @@ is_ip_literal(const char *name)
     return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
+/* OpenSSL's own socket BIO writes with write(2): on a connection the peer (or the
+ * monitor's shutdown) closed, that raises SIGPIPE, which kills a process that did
+ * not ignore it. This BIO sends with MSG_NOSIGNAL, like the plain path. */
+static BIO_METHOD *nosigpipe_method;
+static pthread_once_t nosigpipe_once = PTHREAD_ONCE_INIT;
+
+static int
+nosigpipe_write(BIO *bio, const char *buf, int len)
+{
+    int fd = (int)(intptr_t)BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(bio);
+    return (int)n;
+}
+
+static int
+nosigpipe_read(BIO *bio, char *buf, int len)
+{
+    int fd = (int)(intptr_t)BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    ssize_t n = recv(fd, buf, (size_t)len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(bio);
+    return (int)n;
+}
+
+static long
+nosigpipe_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+nosigpipe_create(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static void
+make_nosigpipe_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "sentinelfast socket");
+    if (m == NULL)
+        return;
+    if (!BIO_meth_set_write(m, nosigpipe_write) || !BIO_meth_set_read(m, nosigpipe_read)
+        || !BIO_meth_set_ctrl(m, nosigpipe_ctrl) || !BIO_meth_set_create(m, nosigpipe_create)) {
+        BIO_meth_free(m);
+        return;
+    }
+    nosigpipe_method = m;
+}
+
+/* A BIO on fd that never raises SIGPIPE, or NULL (out of memory). */
+static BIO *
+nosigpipe_bio(int fd)
+{
+    if (pthread_once(&nosigpipe_once, make_nosigpipe_method) != 0 || nosigpipe_method == NULL)
+        return NULL;
+    BIO *bio = BIO_new(nosigpipe_method);
+    if (bio != NULL)
+        BIO_set_data(bio, (void *)(intptr_t)fd);
+    return bio;
+}
+
 /* Before every SSL call: SSL_get_error reads the thread's error queue and errno. */
 static void
 tls_begin(void)
@@ -387,8 +457,12 @@ tls_handshake(sf_transport *t, const sf_endpoint *ep, const sf_interrupt_hook *h
         return -1;
     }
     SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (!SSL_set_fd(t->ssl, t->fd))
-        goto ssl_error;
+    BIO *bio = nosigpipe_bio(t->fd);
+    if (bio == NULL) {
+        set_error(e, SF_IO_NOMEM, ENOMEM, "cannot create a TLS session");
+        return -1;
+    }
+    SSL_set_bio(t->ssl, bio, bio);      /* the session owns the BIO now */
     if (name != NULL) {
         int ip = is_ip_literal(name);
         if (!ip && !SSL_set_tlsext_host_name(t->ssl, name))
