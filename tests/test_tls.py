@@ -37,10 +37,11 @@ def tls_topology():
 
 
 def tls_sentinel(topo, **extra):
-    """A Sentinel client as a user writes it: TLS to the Sentinels and to the data nodes."""
+    """A Sentinel client as a user writes it: TLS (and the passwords, if any) to the Sentinels
+    in ``sentinel_kwargs``, and to the data nodes as connection keywords."""
     return sf.Sentinel(topo.sentinel_addresses,
-                       sentinel_kwargs=dict(topo.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT),
-                       socket_timeout=SOCKET_TIMEOUT, **topo.client_tls_kwargs(), **extra)
+                       sentinel_kwargs=dict(topo.sentinel_kwargs(), socket_timeout=SOCKET_TIMEOUT),
+                       socket_timeout=SOCKET_TIMEOUT, **topo.client_kwargs(), **extra)
 
 
 @pytest.fixture
@@ -266,9 +267,14 @@ def test_wrong_hostname_sentinel_fails_fast(tls_topology, wrong_host_pair):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_tls_topology():
-    topo = Topology(tls=True)
+@pytest.fixture(params=["tls", "tls+passwords"])
+def fresh_tls_topology(request):
+    """A new TLS-only topology; with ``tls+passwords`` the data nodes and the Sentinels also
+    require passwords (the monitor's Sentinel links then need TLS and AUTH)."""
+    if request.param == "tls":
+        topo = Topology(tls=True)
+    else:
+        topo = Topology(tls=True, password="data-s3cret", sentinel_password="sentinel-s3cret")
     try:
         topo.start()
         yield topo
