@@ -18,8 +18,10 @@ from drill_support import missing_on, run_planned_failover_drill, wait_until
 from sfimpl import IMPL, no_retry, sf, sf_exceptions, sf_sentinel
 
 SOCKET_TIMEOUT = 2.0
-# A refused certificate must be reported at once, not after a timeout: well under SOCKET_TIMEOUT.
-FAIL_FAST = 0.5 * SOCKET_TIMEOUT
+# A refused connection (certificate, protocol) must be reported at once, not when a timeout
+# expires: the refusal tests use REFUSAL_TIMEOUT and must fail in well under it.
+REFUSAL_TIMEOUT = 5.0
+FAIL_FAST = 2.0
 
 sentinelfast_only = pytest.mark.skipif(IMPL != "sentinelfast",
                                        reason="checks sentinelfast's failover handling")
@@ -72,7 +74,7 @@ def test_topology_is_tls_only(tls_topology):
         assert replica.info()["master_link_status"] == "up"
     # a plaintext client is refused by a TLS port (data node and Sentinel alike), quickly
     for node in (tls_topology.master, tls_topology.sentinels[0]):
-        client = sf.Redis(*node.address, socket_timeout=SOCKET_TIMEOUT, retry=no_retry())
+        client = sf.Redis(*node.address, socket_timeout=REFUSAL_TIMEOUT, retry=no_retry())
         t0 = time.monotonic()
         with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
             client.ping()
@@ -85,7 +87,7 @@ def test_client_certificate_required(tls_topology):
     """Mutual TLS: without a client certificate the server refuses the connection."""
     kwargs = tls_topology.client_tls_kwargs()
     client = sf.Redis(*tls_topology.master.address, ssl=True, ssl_ca_certs=kwargs["ssl_ca_certs"],
-                      socket_timeout=SOCKET_TIMEOUT, retry=no_retry())
+                      socket_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
         client.ping()
     assert_connection_error(excinfo.value)
@@ -161,8 +163,8 @@ def test_pipelines(sentinel, tls_topology, key):
 
 def test_wrong_ca_data_node_fails_fast(tls_topology):
     kwargs = dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert)
-    client = sf.Redis(*tls_topology.master.address, socket_timeout=SOCKET_TIMEOUT,
-                      socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry(), **kwargs)
+    client = sf.Redis(*tls_topology.master.address, socket_timeout=REFUSAL_TIMEOUT,
+                      socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry(), **kwargs)
     t0 = time.monotonic()
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
         client.ping()
@@ -174,9 +176,9 @@ def test_wrong_ca_data_node_fails_fast(tls_topology):
 def test_wrong_ca_sentinels_fail_fast(tls_topology):
     """Every Sentinel refused (wrong CA): discovery fails at once with MasterNotFoundError."""
     bad = dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert,
-               socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+               socket_timeout=REFUSAL_TIMEOUT, socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     s = sf.Sentinel(tls_topology.sentinel_addresses, sentinel_kwargs=bad,
-                    socket_timeout=SOCKET_TIMEOUT, **tls_topology.client_tls_kwargs())
+                    socket_timeout=REFUSAL_TIMEOUT, **tls_topology.client_tls_kwargs())
     t0 = time.monotonic()
     with pytest.raises(sf_sentinel.MasterNotFoundError) as excinfo:
         s.discover_master(tls_topology.service_name)
@@ -189,7 +191,7 @@ def test_wrong_ca_master_for_fails_fast(tls_topology):
     """The Sentinels are trusted but the data nodes are not (wrong CA for the data connections)."""
     s = sf.Sentinel(tls_topology.sentinel_addresses,
                     sentinel_kwargs=dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT),
-                    socket_timeout=SOCKET_TIMEOUT,
+                    socket_timeout=REFUSAL_TIMEOUT, socket_connect_timeout=REFUSAL_TIMEOUT,
                     **dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert))
     master = s.master_for(tls_topology.service_name, retry=no_retry())
     t0 = time.monotonic()
@@ -231,8 +233,8 @@ def wrong_host_pair(tls_topology):
 
 def test_wrong_hostname_data_node_fails_fast(tls_topology, wrong_host_pair):
     server, _ = wrong_host_pair
-    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT,
-                  socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=REFUSAL_TIMEOUT,
+                  socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     client = sf.Redis(*server.address, ssl_check_hostname=True, **kwargs)
     t0 = time.monotonic()
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
@@ -248,8 +250,8 @@ def test_wrong_hostname_data_node_fails_fast(tls_topology, wrong_host_pair):
 
 def test_wrong_hostname_sentinel_fails_fast(tls_topology, wrong_host_pair):
     server, wrong_sentinel = wrong_host_pair
-    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT,
-                  socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=REFUSAL_TIMEOUT,
+                  socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     s = sf.Sentinel([wrong_sentinel.address], sentinel_kwargs=dict(kwargs, ssl_check_hostname=True))
     t0 = time.monotonic()
     with pytest.raises(sf_sentinel.MasterNotFoundError) as excinfo:
