@@ -15,7 +15,6 @@ monitor's log/counter are sentinelfast's own and are skipped there.
 """
 
 import logging
-import time
 
 import pytest
 from conftest import Topology

@@ -98,3 +98,20 @@ def test_topology_client_kwargs_without_security():
     assert topo.client_tls_kwargs() == {} and topo.client_kwargs() == {} and topo.sentinel_kwargs() == {}
     with pytest.raises(ValueError):
         Topology(sentinel_username="u")
+
+
+@pytest.mark.slow
+def test_tls_topology_restarts_nodes_and_removes_its_certificates():
+    topo = Topology(num_replicas=1, num_sentinels=1, quorum=1, tls=True).start()
+    try:
+        certs_dir = topo.certs.directory
+        assert os.path.isfile(topo.certs.ca_cert)
+        replica, sentinel = topo.replicas[0], topo.sentinels[0]
+        replica.restart()                 # same TLS port, same certificates
+        sentinel.restart()                # Sentinel's rewritten config keeps its TLS settings
+        topo.wait_until_ready(timeout=30)
+        assert replica.info()["master_link_status"] == "up"
+        assert topo.current_master_address() == topo.master.address
+    finally:
+        topo.stop()
+    assert topo.certs is None and not os.path.exists(certs_dir)
