@@ -103,7 +103,8 @@ typedef struct {
     /* immutable after __init__ */
     double timeout, connect_timeout, recheck_interval;
     PyObject *tls;                /* the TLSContext object or NULL */
-    SSL_CTX *tls_ctx;             /* borrowed from `tls` */
+    SSL_CTX *tls_ctx;             /* borrowed from `tls`; renewed by the loop's thread */
+    double tls_next_refresh;
     char *server_hostname;
     int check_hostname;
     PyObject *on_event;
@@ -804,6 +805,34 @@ close_links(sf_monitor *m)
     m->round = NULL;
 }
 
+/* Ask the TLSContext for its SSL_CTX again (GIL held, the loop's thread, between two
+ * steps): it is rebuilt when its certificate files changed. At most once per
+ * re-check interval; a failure keeps the previous one and is logged. */
+static void
+refresh_tls(sf_monitor *m)
+{
+    if (m->tls == NULL)
+        return;
+    double now = sf_monotonic();
+    if (now < m->tls_next_refresh)
+        return;
+    m->tls_next_refresh = now + m->recheck_interval;
+    SSL_CTX *ctx = sf_tls_context_ctx(m->tls, NULL);
+    if (ctx != NULL) {
+        m->tls_ctx = ctx;             /* read only by this thread (start_connect) */
+        return;
+    }
+    PyObject *exc = sf_err_fetch();
+    PyObject *text = exc != NULL ? PyObject_Str(exc) : NULL;
+    const char *msg = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
+    if (msg == NULL)
+        PyErr_Clear();
+    push_event(m, "sentinel-tls-failed", NULL, "%s; the previous TLS settings stay in use",
+               msg ? msg : "cannot load the TLS settings");
+    Py_XDECREF(text);
+    Py_XDECREF(exc);
+}
+
 static PyObject *
 monitor_run(sf_monitor *m, PyObject *unused)
 {
@@ -829,6 +858,7 @@ monitor_run(sf_monitor *m, PyObject *unused)
         stop = m->stop;
         pthread_mutex_unlock(&m->mutex);
         Py_END_ALLOW_THREADS
+        refresh_tls(m);
         deliver(m);
         if (stop)
             break;
@@ -1157,6 +1187,7 @@ monitor_init(sf_monitor *m, PyObject *args, PyObject *kwds)
     if (tls_ctx != NULL) {
         Py_XSETREF(m->tls, Py_NewRef(tls));
         m->tls_ctx = tls_ctx;
+        m->tls_next_refresh = sf_monotonic() + interval;
     }
     Py_XSETREF(m->on_event, Py_NewRef(on_event));
     PyObject *cred = Py_BuildValue("(OO)", username, password);

@@ -48,7 +48,8 @@ class SentinelEvent(NamedTuple):
     """Something the monitor saw: ``kind`` is one of ``switch-master``, ``master-known``,
     ``failover-started``, ``failover-ended``, ``sentinel-up``, ``sentinel-down``,
     ``sentinel-learned``, ``sentinel-auth-failed``, ``sentinel-subscribe-failed``,
-    ``sentinel-bad-address``, ``convert-to-slave``, ``odown``, ``failover-end``."""
+    ``sentinel-bad-address``, ``sentinel-tls-failed``, ``convert-to-slave``, ``odown``,
+    ``failover-end``."""
 
     kind: str
     service: str
@@ -64,6 +65,7 @@ _LOG_LEVELS = {
     "sentinel-auth-failed": logging.WARNING,
     "sentinel-subscribe-failed": logging.WARNING,
     "sentinel-bad-address": logging.WARNING,
+    "sentinel-tls-failed": logging.WARNING,
     "master-known": logging.DEBUG,
 }
 

@@ -350,3 +350,41 @@ def test_pool_finalizer_reenters_the_monitor_lock(topology):
     t.start()
     assert done.wait(10), "the finalizer deadlocked on the monitor's lock"
     sentinel.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Credentials from sentinel_kwargs: a credential_provider, asked in Python
+# --------------------------------------------------------------------------------------------
+
+
+def test_sentinel_credential_provider_is_used_by_the_monitor():
+    """Sentinels requiring a password, given through sentinel_kwargs' credential_provider:
+    the monitor's links authenticate (all up, no auth failure) and the provider was asked."""
+    from conftest import Topology
+
+    class Provider:
+        calls = 0
+
+        def get_credentials(self):
+            Provider.calls += 1
+            return ("default", "provider-s3cret")
+
+    topo = Topology(sentinel_password="provider-s3cret")
+    try:
+        topo.start()
+        sentinel = sf.Sentinel(topo.sentinel_addresses,
+                               sentinel_kwargs={"credential_provider": Provider(),
+                                                "socket_timeout": 0.5},
+                               socket_timeout=0.5)
+        master = sentinel.master_for(topo.service_name, socket_timeout=0.5)
+        assert master.set("cp:k", "v") is True
+        wait_until(lambda: all(s["up"] for s in sentinel.stats()["monitor"]["sentinels"]),
+                   what="authenticated Sentinel links")
+        stats = sentinel.stats()["monitor"]
+        assert stats["sentinel_auth_failures"] == 0
+        assert len(stats["sentinels"]) == len(topo.sentinels)
+        assert Provider.calls >= 1
+        sentinel.close()
+        master.close()
+    finally:
+        topo.stop()
