@@ -89,8 +89,9 @@ typedef struct {
     PyObject_HEAD
     sf_state *st;
     pthread_mutex_t mutex;        /* see the top of the file */
-    pthread_cond_t io_idle;       /* broadcast when io_busy drops */
+    pthread_cond_t io_idle;       /* broadcast when io_busy drops or fork_waiting ends */
     int io_busy;
+    int fork_waiting;             /* a fork waits: the loop starts no I/O pass */
     sentinel_t sentinels[MAX_SENTINELS];
     int nsentinels;
     sf_service_obj *services[MAX_SERVICES];  /* strong references; only appended */
@@ -165,6 +166,8 @@ static void
 set_busy(sf_monitor *m, int busy)
 {
     pthread_mutex_lock(&m->mutex);
+    while (busy && m->fork_waiting)
+        pthread_cond_wait(&m->io_idle, &m->mutex);
     m->io_busy = busy;
     if (!busy)
         pthread_cond_broadcast(&m->io_idle);
@@ -1064,6 +1067,7 @@ monitor_lock_for_fork(sf_monitor *m, PyObject *unused)
 {
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&m->mutex);
+    m->fork_waiting = 1;              /* the loop starts no new pass meanwhile */
     while (m->io_busy)
         pthread_cond_wait(&m->io_idle, &m->mutex);
     Py_END_ALLOW_THREADS
@@ -1073,6 +1077,8 @@ monitor_lock_for_fork(sf_monitor *m, PyObject *unused)
 static PyObject *
 monitor_unlock_after_fork(sf_monitor *m, PyObject *unused)
 {
+    m->fork_waiting = 0;
+    pthread_cond_broadcast(&m->io_idle);
     pthread_mutex_unlock(&m->mutex);
     Py_RETURN_NONE;
 }
@@ -1106,6 +1112,7 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
     m->wake[0] = wake[0];
     m->wake[1] = wake[1];
     m->io_busy = 0;
+    m->fork_waiting = 0;
     m->running = 0;
     m->stop = 0;
     m->nevents = 0;

@@ -392,3 +392,34 @@ def test_sentinel_credential_provider_is_used_by_the_monitor():
         master.close()
     finally:
         topo.stop()
+
+
+def test_fork_never_waits_for_a_mute_sentinel(topology):
+    """fork() takes the monitor's lock; with a Sentinel that never answers (socket_timeout=2)
+    it is never held across a round trip, so fork() returns at once."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        sentinel = sf.Sentinel(topology.sentinel_addresses + [silent.getsockname()],
+                               socket_timeout=2)
+        master = sentinel.master_for(topology.service_name, socket_timeout=2)
+        master.ping()
+        wait_until(lambda: sum(s["up"] for s in sentinel.stats()["monitor"]["sentinels"]) >= 3,
+                   what="the real Sentinels' links")
+        worst = 0.0
+        for _ in range(8):
+            sentinel._failover_monitor()._native.recheck()
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            worst = max(worst, time.monotonic() - t0)
+            os.waitpid(pid, 0)
+        assert worst < 1.0, f"fork() waited {worst:.2f}s for the monitor"
+        assert master.ping()
+        sentinel.close()
+        master.close()
+    finally:
+        silent.close()
