@@ -59,6 +59,7 @@ typedef struct {
     double next_attempt;          /* event link: connect again then */
     double quiet_until;           /* a query failed: left out of re-checks until then */
     int auth_failing;             /* logged once per series of failures */
+    int down_reported;            /* a link that never came up was logged once */
     int round_pending;            /* replies of the current re-check still expected */
     int round_wanted;             /* queries to send once the query link is up */
     unsigned long long bad_seen[8];   /* recent bad-address reports: logged once each */
@@ -595,6 +596,12 @@ link_failed(sf_monitor *m, sentinel_t *s, sf_link *l)
         set_up(m, s, 0);
         count(m, &m->link_failures);
         push_event(m, "sentinel-down", NULL, "%s:%d: %s", s->host, s->port, l->why);
+        s->down_reported = 1;
+    }
+    else if (!s->down_reported && !auth) {
+        /* never came up (unreachable, or it does not answer): say so once */
+        push_event(m, "sentinel-down", NULL, "%s:%d: %s", s->host, s->port, l->why);
+        s->down_reported = 1;
     }
 }
 
@@ -606,6 +613,7 @@ link_ready(sf_monitor *m, sentinel_t *s, sf_link *l)
         return;
     }
     s->auth_failing = 0;
+    s->down_reported = 0;
     s->quiet_until = 0;
     if (!s->up) {
         set_up(m, s, 1);
@@ -802,6 +810,8 @@ close_links(sf_monitor *m)
         s->next_attempt = 0;
         s->quiet_until = 0;
         s->round_pending = s->round_wanted = 0;
+        s->down_reported = 0;
+        s->auth_failing = 0;
     }
     m->round_active = 0;
     free(m->round);
@@ -1098,6 +1108,8 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
         s->next_attempt = 0;
         s->quiet_until = 0;
         s->round_pending = s->round_wanted = 0;
+        s->down_reported = 0;
+        s->auth_failing = 0;
     }
     m->round_active = 0;
     free(m->round);

@@ -248,6 +248,9 @@ def test_silent_and_stopped_sentinels_never_stall_the_monitor(fresh_topology):
                 worst = max(worst, time.monotonic() - t0)
             time.sleep(0.05)
         assert worst < 1.0, f"recheck()/stats()/master_for took {worst:.2f}s with mute Sentinels"
+        # the Sentinel that never answered its PSUBSCRIBE is reported, not silently retried
+        silent_port = silent.getsockname()[1]
+        assert [e for e in events if e.kind == "sentinel-down" and str(silent_port) in e.detail]
 
         old = topo.master.address
         topo.failover()                            # announced by the two live Sentinels
