@@ -413,7 +413,7 @@ class Monitor:
         username: str | bytes | None = None,
         password: str | bytes | None = None,
         socket_connect_timeout: float | None = None,
-        tls: Any = None,
+        tls: TLSContext | None = None,
         server_hostname: str | None = None,
     ) -> None: ...
     def run(self) -> None:
