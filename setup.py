@@ -44,6 +44,7 @@ sources = [
     "csrc/sentinel_discovery.c",
     "csrc/sentinel_monitor.c",
     "csrc/reply_parsers.c",
+    "csrc/protocol.c",
 ]
 
 setup(

@@ -15,6 +15,7 @@ typedef struct {
     PyTypeObject *ClientType;
     PyTypeObject *ServiceType;
     PyTypeObject *MonitorType;
+    PyTypeObject *HandshakeType;
 
     /* exception classes, from sentinelfast.exceptions */
     PyObject *RedisError;

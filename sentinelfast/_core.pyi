@@ -27,6 +27,44 @@ HIREDIS_MAJOR: Final[int]
 HIREDIS_MINOR: Final[int]
 """Minor version of the hiredis library the extension was built against."""
 
+HANDSHAKE_OK: Final[int]
+"""``Handshake.check`` result: every step succeeded."""
+HANDSHAKE_NOT_MASTER: Final[int]
+"""``Handshake.check`` result: ROLE says the server is not a master (ask Sentinel again)."""
+REPLY_VALUE: Final[int]
+"""``classify_reply`` result: a value to return."""
+REPLY_ERROR: Final[int]
+"""``classify_reply`` result: an error reply to raise; the connection stays usable."""
+REPLY_DEMOTED: Final[int]
+"""``classify_reply`` result: READONLY on a Sentinel master connection: forget the address,
+close the connection, raise ConnectionError (the retry policy reconnects)."""
+
+@disjoint_base
+class Handshake:
+    """The commands a new connection sends (AUTH, CLIENT SETNAME, SELECT, ROLE) and the
+    judgement of their replies, with no I/O (``csrc/protocol.c``)."""
+
+    def __init__(self, *, username: str | bytes | None = None,
+                 password: str | bytes | None = None, client_name: str | bytes | None = None,
+                 db: int = 0, check_role: bool = False, encoding: str = "utf-8",
+                 encoding_errors: str = "strict") -> None: ...
+    @property
+    def commands(self) -> bytes:
+        """The handshake's commands, RESP-encoded, to send in one write."""
+        ...
+    @property
+    def reply_count(self) -> int:
+        """How many replies :meth:`check` expects."""
+        ...
+    def check(self, replies: Sequence[Any], /) -> int:
+        """``HANDSHAKE_OK`` or ``HANDSHAKE_NOT_MASTER``; raises the error redis-py raises
+        for a failed step (an error reply is raised as is)."""
+        ...
+
+def classify_reply(reply: Any, follows_master: bool, /) -> int:
+    """``REPLY_VALUE``, ``REPLY_ERROR`` or ``REPLY_DEMOTED`` for one command's reply."""
+    ...
+
 class _CredentialProvider(Protocol):
     """What ``Connection(credential_provider=...)`` needs (redis-py's ``CredentialProvider``)."""
 
