@@ -1,6 +1,7 @@
 """Build script for the C extension ``sentinelfast._core``.
 
-The extension links the system hiredis (Debian: ``libhiredis-dev``). Set
+The extension links the system hiredis (Debian: ``libhiredis-dev``) and OpenSSL 3
+(Debian: ``libssl-dev``). Set
 ``SENTINELFAST_STRICT=1`` (CI does) to turn every compiler warning into an error,
 and ``SENTINELFAST_SANITIZE=1`` for an AddressSanitizer/UBSan build.
 """
@@ -33,7 +34,9 @@ library_dirs = [f[2:] for f in pkg_config("--libs-only-L")]
 
 sources = [
     "csrc/module.c",
-    "csrc/socket_io.c",
+    "csrc/transport.c",
+    "csrc/io_errors.c",
+    "csrc/tls_context.c",
     "csrc/resp_reader.c",
     "csrc/resp_writer.c",
     "csrc/connection.c",
@@ -55,7 +58,7 @@ setup(
             depends=[os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".h")],
             include_dirs=["csrc", *include_dirs],
             library_dirs=library_dirs,
-            libraries=["hiredis"],
+            libraries=["hiredis", "ssl", "crypto"],
             extra_compile_args=cflags,
             extra_link_args=ldflags,
             define_macros=[("_GNU_SOURCE", "1")],

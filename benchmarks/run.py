@@ -65,6 +65,8 @@ def _workloads() -> List[Dict[str, Any]]:
         dict(name="get", label="GET 16 B, 1 connection", server="standalone",
              py={SF: "get", RP: "get"}, limit=["rr", "GET", STR_KEY],
              rb=dict(args=["GET", STR_KEY], c=1, n=6000), unit="commands/s", scale=2.5),
+        dict(name="get_tls", label="GET 16 B over TLS, 1 connection", server="tls",
+             py={SF: "get_tls", RP: "get_tls"}, limit=None, rb=None, unit="commands/s", scale=2.5),
         dict(name="set", label="SET 16 B, 1 connection", server="standalone",
              py={SF: "set", RP: "set"}, limit=["rr", "SET", STR_KEY, VALUE],
              rb=dict(args=["SET", STR_KEY, VALUE], c=1, n=6000), unit="commands/s", scale=2.5),
@@ -232,15 +234,18 @@ def fill(server) -> None:
 # ------------------------------------------------------------------------------------------
 
 class Bench:
-    def __init__(self, args, standalone, topology, limit_exe: Optional[str]) -> None:
+    def __init__(self, args, standalone, topology, limit_exe: Optional[str], tls_server=None) -> None:
         self.args = args
         self.standalone = standalone
         self.topology = topology
         self.limit_exe = limit_exe
+        self.tls_server = tls_server   # TLS-only standalone server (the get_tls workload), or None
         self.errors: List[str] = []
 
     def server_of(self, w) -> tuple:
-        node = self.standalone if w["server"] == "standalone" else self.topology.master
+        node = {"standalone": self.standalone, "tls": self.tls_server}.get(w["server"])
+        if node is None:
+            node = self.topology.master
         return node.host, node.port
 
     def py_spec(self, client: str, workload: str, w, **extra) -> Dict[str, Any]:
@@ -249,6 +254,8 @@ class Bench:
                 "sentinels": [list(a) for a in self.topology.sentinel_addresses],
                 "service": self.topology.service_name,
                 "redis_py_protocol": self.args.redis_py_protocol}
+        if w["server"] == "tls":
+            spec["tls_ca_certs"] = self.tls_server.tls.ca_cert
         spec.update(extra)
         return spec
 
@@ -441,7 +448,10 @@ def summarize(workloads, runs, sys_counts) -> List[Dict[str, Any]]:
 
     for w in workloads:
         name, label, rw = w["name"], w["label"], runs[w["name"]]
-        if name in ("get", "set"):
+        if name == "get_tls":   # no TLS limit (the C loop is plain TCP): beside redis-py only
+            row(name, label, "commands/s", "higher", _rate, rw)
+            row(name + ":user_cpu", label, "user CPU us/cmd", "lower", lambda x: _per_cmd(x, "utime"), rw)
+        elif name in ("get", "set"):
             row(name, label, "commands/s", "higher", _rate, rw, ("limit", 0.97, ">= 0.97x limit"), rb_rate(rw))
             row(name + ":user_cpu", label, "user CPU us/cmd", "lower", lambda x: _per_cmd(x, "utime"), rw,
                 ("rp_max", 0.25, "<= 0.25x redis-py"))
@@ -698,6 +708,7 @@ def main(argv=None) -> int:
             print(f"error: {dist} is not installed: pip install 'redis[hiredis]' (or the [bench] extra)",
                   file=sys.stderr)
             return 2
+    from sentinelfast.testing.certs import make_certificates
     from sentinelfast.testing.topology import RedisServer, Topology
 
     workloads = _workloads()
@@ -720,26 +731,33 @@ def main(argv=None) -> int:
         print(f"warning: sentinelfast is imported from the source tree ({sf_path}), not an installed wheel",
               file=sys.stderr)
     t0 = time.monotonic()
-    standalone = topology = None
+    standalone = topology = tls_server = None
     tmpdir = tempfile.mkdtemp(prefix="sentinelfast-bench-")
     try:
         sys.stderr.write("==> compiling the limit and starting redis-server + a Sentinel topology\n")
         limit_exe = compile_limit(tmpdir)
         standalone = RedisServer("standalone", name="bench-standalone").start()
+        if any(w["server"] == "tls" for w in workloads):
+            # TLS only, no client certificate asked: the cost of TLS itself
+            certs = make_certificates(os.path.join(tmpdir, "certs"))
+            tls_server = RedisServer("standalone", ["tls-auth-clients no"], tls=certs,
+                                     name="bench-tls").start()
         # down-after 5 s: a busy machine must not make the Sentinels fail the master over mid-run
         topology = Topology(down_after_ms=5000, failover_timeout_ms=30000).start()
         server_cpus, client_cpus = plan_cpus(args.pin)
         if server_cpus:
             CLIENT_CPUS = client_cpus
-            for node in [standalone] + topology.nodes:
+            for node in [standalone] + ([tls_server] if tls_server else []) + topology.nodes:
                 os.sched_setaffinity(node.pid, server_cpus)
         meta["pin"] = {"servers": sorted(server_cpus) if server_cpus else None,
                        "clients": sorted(client_cpus) if client_cpus else None}
         meta["loadavg_start"] = _loadavg()
         fill(standalone)
+        if tls_server is not None:
+            fill(tls_server)
         fill(topology.master)
         first_master = topology.master.address
-        bench = Bench(args, standalone, topology, limit_exe)
+        bench = Bench(args, standalone, topology, limit_exe, tls_server)
         use_rb = shutil.which("redis-benchmark") is not None and not args.no_redis_benchmark
         per_round = sum(len(bench.participants(w)) + (1 if use_rb and w["rb"] else 0) for w in workloads)
         n_strace = 0
@@ -753,7 +771,7 @@ def main(argv=None) -> int:
         if topology.current_master_address() != first_master:
             bench.errors.append("the Sentinel topology failed over during the run: Sentinel figures are suspect")
     finally:
-        for thing in (topology, standalone):
+        for thing in (topology, standalone, tls_server):
             if thing is not None:
                 try:
                     thing.stop()

@@ -94,17 +94,20 @@ def _sentinel(spec, kwargs):
 def build(spec, kwargs):
     w = spec["workload"]
 
-    if w in ("get", "set", "get_direct_topo", "get_master_for", "hgetall", "lrange", "zrange", "mget"):
+    if w in ("get", "set", "get_direct_topo", "get_master_for", "get_tls", "hgetall", "lrange",
+             "zrange", "mget"):
         if w == "get_master_for":
             sentinel = _sentinel(spec, kwargs)
             r = sentinel.master_for(spec["service"], socket_timeout=SENTINEL_TIMEOUT)
         elif w == "get_direct_topo":
             r = _direct(spec, kwargs, socket_timeout=SENTINEL_TIMEOUT)
+        elif w == "get_tls":     # both libraries: ssl=True, the test CA, host name checked
+            r = _direct(spec, kwargs, ssl=True, ssl_ca_certs=spec["tls_ca_certs"])
         else:
             r = _direct(spec, kwargs)
         if w == "set":
             op, args = r.set, (STR_KEY, VALUE)
-        elif w in ("get", "get_direct_topo", "get_master_for"):
+        elif w in ("get", "get_direct_topo", "get_master_for", "get_tls"):
             op, args = r.get, (STR_KEY,)
         elif w == "hgetall":
             op, args = r.hgetall, (HASH_KEY,)
@@ -116,7 +119,7 @@ def build(spec, kwargs):
             args = (ZSET_KEY,)
         else:
             op, args = r.mget, (MGET_KEYS,)
-        size = 100 if w in ("get", "set", "get_direct_topo", "get_master_for") else 10
+        size = 100 if w in ("get", "set", "get_direct_topo", "get_master_for", "get_tls") else 10
 
         def batch(n=size, op=op, args=args):
             for _ in range(n):

@@ -8,6 +8,7 @@
 
 #include <structmember.h>
 
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,7 +28,7 @@ sf_conn_set_service(sf_conn *c, PyObject *service)
 {
     if (c->service == service)
         return;
-    if (c->fd >= 0)
+    if (sf_conn_is_connected(c))
         sf_conn_disconnect(c);
     Py_XSETREF(c->service, Py_XNewRef(service));
     c->svc = service ? ((sf_service_obj *)service)->svc : NULL;
@@ -38,13 +39,12 @@ sf_conn_disconnect(sf_conn *c)
 {
     if (c->fd_tracked) {
         if (c->fork_generation == sf_fork_generation)
-            sf_service_remove_fd(c->svc, c->fd);
+            sf_service_remove_fd(c->svc, c->transport.fd);
         c->fd_tracked = 0;
     }
-    if (c->fd >= 0) {
-        sf_sock_close(c->fd);
-        c->fd = -1;
-    }
+    /* No close_notify (redis-py sends none either); after fork the child frees its
+     * copy of a TLS session without sending anything on it. */
+    sf_transport_close(&c->transport, 0);
     if (c->reader != NULL) {
         sf_reader_free(c->reader);
         c->reader = NULL;
@@ -56,6 +56,20 @@ sf_conn_disconnect(sf_conn *c)
 }
 
 static PyObject *read_reply(sf_conn *c);
+
+/* Send all of buf before the running command's deadline (c->deadline), the GIL
+ * released. 0, or -1 with the exception set (the caller closes the connection). */
+static int
+transport_send(sf_conn *c, const char *buf, size_t len)
+{
+    sf_io_error e;
+    sf_interrupt_hook hook = sf_py_interrupt_hook();
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = sf_transport_send(&c->transport, buf, len, c->deadline, &hook, &e);
+    Py_END_ALLOW_THREADS
+    return r < 0 ? sf_io_raise(c->st, &e) : 0;
+}
 
 /* The user and password to AUTH with, from credential_provider or the options. */
 static int
@@ -112,7 +126,8 @@ handshake(sf_conn *c)
         return -1;
     if (hs.count == 0)
         return 0;
-    if (sf_sock_send_all(c->st, c->fd, c->wbuf.data, c->wbuf.len, c->socket_timeout) < 0)
+    c->deadline = sf_deadline_after(c->socket_timeout);
+    if (transport_send(c, c->wbuf.data, c->wbuf.len) < 0)
         return -1;
     c->reader_ctx.decode = 0;
     PyObject *replies[SF_HANDSHAKE_MAX_STEPS];
@@ -144,28 +159,53 @@ handshake(sf_conn *c)
     return -1;
 }
 
-/* Open the socket to the address in host/port (or the unix socket). */
+/* Open the transport to the address in host/port (or the unix socket). */
 static int
 open_socket(sf_conn *c)
 {
-    int fd;
+    sf_endpoint ep = {
+        .port = c->port,
+        .connect_timeout = c->connect_timeout,
+        .io_timeout = c->socket_timeout,
+        .keepalive = c->keepalive,
+        .keepalive_opts = c->keepalive_opts,
+    };
     if (c->unix_socket_path != Py_None) {
-        const char *path = PyUnicode_AsUTF8(c->unix_socket_path);
-        if (path == NULL)
+        ep.unix_path = PyUnicode_AsUTF8(c->unix_socket_path);
+        if (ep.unix_path == NULL)
             return -1;
-        fd = sf_sock_connect_unix(c->st, path, c->connect_timeout, c->socket_timeout);
     }
     else {
-        const char *host = PyUnicode_AsUTF8(c->host);
-        if (host == NULL)
+        ep.host = PyUnicode_AsUTF8(c->host);
+        if (ep.host == NULL)
             return -1;
-        fd = sf_sock_connect_tcp(c->st, host, c->port, c->connect_timeout, c->socket_timeout,
-                                 &c->keepalive);
     }
-    if (fd < 0)
-        return -1;
-    c->fd = fd;
-    return 0;
+    sf_tls_params tls;
+    if (c->tls != Py_None) {
+        char where[300];
+        if (ep.unix_path != NULL)
+            snprintf(where, sizeof where, "%s", ep.unix_path);
+        else
+            snprintf(where, sizeof where, "%s:%d", ep.host, ep.port);
+        tls.ctx = sf_tls_context_ctx(c->tls, where);
+        if (tls.ctx == NULL)
+            return -1;
+        tls.check_hostname = sf_tls_context_check_hostname(c->tls);
+        tls.server_hostname = NULL;       /* the host dialled */
+        if (c->server_hostname != Py_None) {
+            tls.server_hostname = PyUnicode_AsUTF8(c->server_hostname);
+            if (tls.server_hostname == NULL)
+                return -1;
+        }
+        ep.tls = &tls;
+    }
+    sf_io_error e;
+    sf_interrupt_hook hook = sf_py_interrupt_hook();
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = sf_transport_connect(&c->transport, &ep, &hook, &e);
+    Py_END_ALLOW_THREADS
+    return r < 0 ? sf_io_raise(c->st, &e) : 0;
 }
 
 static int
@@ -227,7 +267,7 @@ open_from_provider(sf_conn *c)
 int
 sf_conn_ensure(sf_conn *c)
 {
-    if (c->fd >= 0) {
+    if (sf_conn_is_connected(c)) {
         if (c->fork_generation == sf_fork_generation)
             return 0;
         /* Inherited from the parent process: drop our copy without a word on it. */
@@ -268,7 +308,7 @@ sf_conn_ensure(sf_conn *c)
         return -1;
     }
     if (c->svc != NULL) {
-        sf_service_add_fd(c->svc, c->fd);
+        sf_service_add_fd(c->svc, c->transport.fd);
         c->fd_tracked = 1;
     }
     c->fork_generation = sf_fork_generation;
@@ -280,8 +320,9 @@ sf_conn_ensure(sf_conn *c)
 
 /* ---------------------------------------------------------------- I/O */
 
-/* Read one reply; error replies come back as exception instances. On any failure
- * (socket, protocol, decoding) the connection is closed and NULL returned. */
+/* Read one reply before the running command's deadline (c->deadline); error replies
+ * come back as exception instances. On any failure (socket, protocol, decoding) the
+ * connection is closed and NULL returned. */
 static PyObject *
 read_reply(sf_conn *c)
 {
@@ -292,9 +333,16 @@ read_reply(sf_conn *c)
             return reply;
         if (r < 0)
             break;
-        Py_ssize_t n = sf_sock_recv(c->st, c->fd, c->rbuf, c->rbuf_size, c->socket_timeout);
-        if (n < 0)
+        sf_io_error e;
+        sf_interrupt_hook hook = sf_py_interrupt_hook();
+        ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = sf_transport_recv(&c->transport, c->rbuf, c->rbuf_size, c->deadline, &hook, &e);
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            sf_io_raise(c->st, &e);
             break;
+        }
         if (redisReaderFeed(c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
             PyErr_NoMemory();
             break;
@@ -304,10 +352,13 @@ read_reply(sf_conn *c)
     return NULL;
 }
 
+/* Send the write buffer: this starts the command's deadline, which also bounds the
+ * reading of its reply (or of a pipeline's replies). */
 static int
 send_buffer(sf_conn *c)
 {
-    if (sf_sock_send_all(c->st, c->fd, c->wbuf.data, c->wbuf.len, c->socket_timeout) < 0) {
+    c->deadline = sf_deadline_after(c->socket_timeout);
+    if (transport_send(c, c->wbuf.data, c->wbuf.len) < 0) {
         sf_conn_disconnect(c);
         return -1;
     }
@@ -491,6 +542,54 @@ str_or_none(PyObject *obj, const char *name)
     return -1;
 }
 
+/* A Python int that fits a C int, or -1 with OverflowError/TypeError set. */
+static int
+as_c_int(PyObject *o, int *out)
+{
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < INT_MIN || v > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "socket option value out of range");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* socket_keepalive_options {TCP_KEEPIDLE: 30, ...} -> pairs ending with -1 (PyMem),
+ * for the transport; None -> NULL (redis-py's defaults). 0, or -1 with an exception. */
+static int
+keepalive_pairs(PyObject *options, int **out)
+{
+    *out = NULL;
+    if (options == Py_None)
+        return 0;
+    Py_ssize_t n = PyDict_Size(options);
+    int *pairs = PyMem_Malloc(sizeof(int) * (size_t)(2 * n + 1));
+    if (pairs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(options, &pos, &key, &value)) {
+        if (as_c_int(key, &pairs[i]) < 0 || as_c_int(value, &pairs[i + 1]) < 0) {
+            PyMem_Free(pairs);
+            return -1;
+        }
+        if (pairs[i] < 0) {
+            PyMem_Free(pairs);
+            PyErr_SetString(PyExc_ValueError, "invalid socket option");
+            return -1;
+        }
+        i += 2;
+    }
+    pairs[i] = -1;
+    *out = pairs;
+    return 0;
+}
+
 static int
 conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
 {
@@ -498,20 +597,31 @@ conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
         "host", "port", "db", "username", "password", "client_name", "socket_timeout",
         "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
         "encoding", "encoding_errors", "decode_responses", "health_check_interval",
-        "unix_socket_path", "retry", "credential_provider", "address_provider", NULL};
+        "unix_socket_path", "retry", "credential_provider", "address_provider", "tls",
+        "server_hostname", NULL};
     PyObject *host = NULL, *username = Py_None, *password = Py_None, *client_name = Py_None;
     PyObject *socket_timeout = Py_None, *connect_timeout = Py_None, *ka_options = Py_None;
     PyObject *encoding = NULL, *errors = NULL, *unix_path = Py_None, *retry = Py_None;
-    PyObject *cred = Py_None, *provider = Py_None;
+    PyObject *cred = Py_None, *provider = Py_None, *tls = Py_None, *server_hostname = Py_None;
     int port = 6379, keepalive = 0, decode = 0;
     long db = 0;
     double hci = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$UilOOOOOpOUUpdOOOO:Connection", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$UilOOOOOpOUUpdOOOOOO:Connection", kwlist,
                                      &host, &port, &db, &username, &password, &client_name,
                                      &socket_timeout, &connect_timeout, &keepalive,
                                      &ka_options, &encoding, &errors, &decode, &hci,
-                                     &unix_path, &retry, &cred, &provider))
+                                     &unix_path, &retry, &cred, &provider, &tls,
+                                     &server_hostname))
         return -1;
+    if (tls != Py_None && !sf_tls_context_check(self->st, tls)) {
+        PyErr_Format(PyExc_TypeError, "tls must be a TLSContext or None, not %.100s",
+                     Py_TYPE(tls)->tp_name);
+        return -1;
+    }
+    if (server_hostname != Py_None && !PyUnicode_Check(server_hostname)) {
+        PyErr_SetString(PyExc_TypeError, "server_hostname must be a str or None");
+        return -1;
+    }
     if (str_or_none(username, "username") < 0 || str_or_none(password, "password") < 0
         || str_or_none(client_name, "client_name") < 0)
         return -1;
@@ -556,6 +666,9 @@ conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
     if (probe == NULL)
         return -1;
     Py_DECREF(probe);
+    int *opts;
+    if (keepalive_pairs(ka_options, &opts) < 0)
+        return -1;
 
     sf_conn_disconnect(self);
     Py_XSETREF(self->host, Py_NewRef(host));
@@ -568,8 +681,12 @@ conn_init(sf_conn *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->retry, Py_NewRef(retry));
     Py_XSETREF(self->credential_provider, Py_NewRef(cred));
     Py_XSETREF(self->address_provider, Py_NewRef(provider));
-    self->keepalive.enabled = keepalive;
-    Py_XSETREF(self->keepalive.options, Py_NewRef(ka_options));
+    self->keepalive = keepalive;
+    Py_XSETREF(self->tls, Py_NewRef(tls));
+    Py_XSETREF(self->server_hostname, Py_NewRef(server_hostname));
+    Py_XSETREF(self->keepalive_options, Py_NewRef(ka_options));
+    PyMem_Free(self->keepalive_opts);
+    self->keepalive_opts = opts;
     self->health_check_interval = hci;
     Py_XSETREF(self->encoding, Py_NewRef(encoding));
     Py_XSETREF(self->encoding_errors, Py_NewRef(errors));
@@ -603,7 +720,7 @@ conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
-    self->fd = -1;
+    self->transport = (sf_transport)SF_TRANSPORT_INIT;
     self->port = 6379;
     self->socket_timeout = self->connect_timeout = SF_NO_TIMEOUT;
     self->host = Py_NewRef(self->st->str_localhost);
@@ -614,7 +731,9 @@ conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->retry = Py_NewRef(Py_None);
     self->credential_provider = Py_NewRef(Py_None);
     self->address_provider = Py_NewRef(Py_None);
-    self->keepalive.options = Py_NewRef(Py_None);
+    self->keepalive_options = Py_NewRef(Py_None);
+    self->tls = Py_NewRef(Py_None);
+    self->server_hostname = Py_NewRef(Py_None);
     self->encoding = Py_NewRef(self->st->str_utf8);
     self->encoding_errors = Py_NewRef(self->st->str_strict);
     self->encoder.encoding = self->encoding;
@@ -634,7 +753,8 @@ conn_traverse(sf_conn *self, visitproc visit, void *arg)
     Py_VISIT(self->retry);
     Py_VISIT(self->credential_provider);
     Py_VISIT(self->address_provider);
-    Py_VISIT(self->keepalive.options);
+    Py_VISIT(self->keepalive_options);
+    Py_VISIT(self->tls);
     Py_VISIT(self->service);
     return 0;
 }
@@ -643,7 +763,7 @@ static int
 conn_clear(sf_conn *self)
 {
     if (self->fd_tracked) {
-        sf_service_remove_fd(self->svc, self->fd);
+        sf_service_remove_fd(self->svc, self->transport.fd);
         self->fd_tracked = 0;
     }
     self->svc = NULL;
@@ -651,7 +771,8 @@ conn_clear(sf_conn *self)
     Py_CLEAR(self->retry);
     Py_CLEAR(self->credential_provider);
     Py_CLEAR(self->address_provider);
-    Py_CLEAR(self->keepalive.options);
+    Py_CLEAR(self->keepalive_options);
+    Py_CLEAR(self->tls);
     return 0;
 }
 
@@ -665,7 +786,9 @@ conn_dealloc(sf_conn *self)
     sf_conn_disconnect(self);
     sf_buf_free(&self->wbuf);
     PyMem_Free(self->rbuf);
+    PyMem_Free(self->keepalive_opts);
     conn_clear(self);
+    Py_CLEAR(self->server_hostname);
     Py_CLEAR(self->host);
     Py_CLEAR(self->username);
     Py_CLEAR(self->password);
@@ -772,14 +895,14 @@ conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
     if (seq == NULL)
         return NULL;
     int rc = 0;
+    self->deadline = sf_deadline_after(self->socket_timeout);
     for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
         Py_buffer view;
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &view, PyBUF_SIMPLE) < 0) {
             rc = -1;
             break;
         }
-        rc = sf_sock_send_all(self->st, self->fd, view.buf, (size_t)view.len,
-                              self->socket_timeout);
+        rc = transport_send(self, view.buf, (size_t)view.len);
         PyBuffer_Release(&view);
         if (rc < 0)
             sf_conn_disconnect(self);
@@ -809,10 +932,11 @@ conn_read_response(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObj
             }
         }
     }
-    if (self->fd < 0) {
+    if (!sf_conn_is_connected(self)) {
         PyErr_SetString(self->st->ConnectionError, "Connection not open");
         return NULL;
     }
+    self->deadline = sf_deadline_after(self->socket_timeout);
     self->reader_ctx.decode = self->decode_responses && !never_decode;
     PyObject *reply = read_reply(self);
     if (reply != NULL && PyExceptionInstance_Check(reply)) {
@@ -873,12 +997,12 @@ timeout_value(double t)
 
 static PyObject *get_socket_timeout(sf_conn *s, void *c) { return timeout_value(s->socket_timeout); }
 static PyObject *get_connect_timeout(sf_conn *s, void *c) { return timeout_value(s->connect_timeout); }
-static PyObject *get_is_connected(sf_conn *s, void *c) { return PyBool_FromLong(s->fd >= 0); }
+static PyObject *get_is_connected(sf_conn *s, void *c) { return PyBool_FromLong(sf_conn_is_connected(s)); }
 static PyObject *get_pid(sf_conn *s, void *c) { return PyLong_FromLong(s->pid ? s->pid : (long)getpid()); }
 static PyObject *get_decode(sf_conn *s, void *c) { return PyBool_FromLong(s->decode_responses); }
-static PyObject *get_keepalive(sf_conn *s, void *c) { return PyBool_FromLong(s->keepalive.enabled); }
+static PyObject *get_keepalive(sf_conn *s, void *c) { return PyBool_FromLong(s->keepalive); }
 static PyObject *get_hci(sf_conn *s, void *c) { return PyFloat_FromDouble(s->health_check_interval); }
-static PyObject *get_fileno(sf_conn *s, void *c) { return PyLong_FromLong(s->fd); }
+static PyObject *get_fileno(sf_conn *s, void *c) { return PyLong_FromLong(s->transport.fd); }
 
 static PyObject *
 get_host(sf_conn *s, void *c)
@@ -914,6 +1038,8 @@ set_port(sf_conn *s, PyObject *v, void *c)
 }
 
 static PyObject *get_retry(sf_conn *s, void *c) { return Py_NewRef(s->retry); }
+static PyObject *get_tls(sf_conn *s, void *c) { return Py_NewRef(s->tls); }
+static PyObject *get_server_hostname(sf_conn *s, void *c) { return Py_NewRef(s->server_hostname); }
 
 static int
 set_retry(sf_conn *s, PyObject *v, void *c)
@@ -934,6 +1060,9 @@ static PyGetSetDef conn_getset[] = {
     {"is_connected", (getter)get_is_connected, NULL, "True while the socket is open.", NULL},
     {"pid", (getter)get_pid, NULL, "Process that opened the socket.", NULL},
     {"_fileno", (getter)get_fileno, NULL, "Socket descriptor, -1 when closed.", NULL},
+    {"tls", (getter)get_tls, NULL, "The TLSContext of this connection, or None (plain).", NULL},
+    {"server_hostname", (getter)get_server_hostname, NULL,
+     "Name sent in SNI and verified (None: the host dialled).", NULL},
     {NULL},
 };
 

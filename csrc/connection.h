@@ -5,13 +5,15 @@
 #include "sentinelfast.h"
 #include "resp_reader.h"
 #include "resp_writer.h"
-#include "socket_io.h"
+#include "transport.h"
+#include "io_errors.h"
+#include "tls_context.h"
 #include "sentinel_monitor.h"
 
 typedef struct {
     PyObject_HEAD
     sf_state *st;
-    int fd;                         /* -1 when disconnected */
+    sf_transport transport;         /* the byte stream; transport.fd is -1 when disconnected */
     unsigned long fork_generation;  /* sf_fork_generation when the socket was made */
     unsigned long pool_epoch;       /* the owning pool's epoch when connected */
     long pid;                       /* process that made the socket (for Python) */
@@ -32,7 +34,14 @@ typedef struct {
     /* socket options */
     double socket_timeout;          /* SF_NO_TIMEOUT = None */
     double connect_timeout;
-    sf_keepalive keepalive;
+    int keepalive;                  /* SO_KEEPALIVE */
+    PyObject *keepalive_options;    /* dict {TCP_KEEPIDLE: 30, ...} or None: the defaults */
+    int *keepalive_opts;            /* the same as C pairs ending with -1 (PyMem), or NULL */
+    double deadline;                /* the running command's deadline (sf_monotonic time) */
+
+    /* TLS */
+    PyObject *tls;                  /* a TLSContext, or None: plain */
+    PyObject *server_hostname;      /* str or None: SNI and the name verified (None: host) */
     double health_check_interval;
     double next_health_check;
 
@@ -62,6 +71,15 @@ typedef struct {
 } sf_conn;
 
 int sf_conn_check(sf_state *st, PyObject *obj);
+
+/* SF_NO_TIMEOUT: a timeout in seconds that means "wait forever". */
+#define SF_NO_TIMEOUT (-1.0)
+
+static inline int
+sf_conn_is_connected(const sf_conn *c)
+{
+    return sf_transport_is_open(&c->transport);
+}
 
 /* Make `conn` follow `service` (a Service object), or nothing (NULL). */
 void sf_conn_set_service(sf_conn *conn, PyObject *service);      /* 1 if an sf_conn (or subclass) */

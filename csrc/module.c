@@ -5,6 +5,7 @@
 #include "sentinel_monitor.h"
 #include "backoff.h"
 #include "protocol.h"
+#include "tls_context.h"
 
 #include <hiredis/hiredis.h>
 
@@ -40,7 +41,7 @@ sf_state_from_type(PyTypeObject *tp)
 
 #define STATE_OBJECTS(X)                                                        \
     X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)   \
-    X(HandshakeType)                                                            \
+    X(HandshakeType) X(TLSContextType)                                          \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -150,7 +151,8 @@ module_exec(PyObject *module)
         || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
         || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0
-        || add_type(module, &sf_handshake_spec, &st->HandshakeType, "Handshake") < 0)
+        || add_type(module, &sf_handshake_spec, &st->HandshakeType, "Handshake") < 0
+        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;

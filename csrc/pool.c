@@ -180,7 +180,7 @@ sf_pool_get(sf_pool *p)
                 return NULL;
             }
             /* Connected under an older epoch (e.g. to a demoted master): reconnect. */
-            if (conn->fd >= 0 && conn->pool_epoch != p->epoch)
+            if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch)
                 sf_conn_disconnect(conn);
             conn->pool_epoch = p->epoch;
             if (conn->service != p->service)
@@ -217,7 +217,7 @@ sf_pool_release(sf_pool *p, sf_conn *conn)
             PyErr_WriteUnraisable((PyObject *)p);
         return;        /* not handed out by this pool (or forgotten by reset()) */
     }
-    if (conn->fd >= 0 && conn->pool_epoch != p->epoch)
+    if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch)
         sf_conn_disconnect(conn);
     if (PyList_Append(p->available, (PyObject *)conn) < 0) {
         PyErr_WriteUnraisable((PyObject *)p);
@@ -381,8 +381,7 @@ pool_disconnect(sf_pool *self, PyObject *args, PyObject *kwds)
         PyObject *c;
         while ((c = PyIter_Next(it)) != NULL) {
             sf_conn *conn = (sf_conn *)c;
-            if (conn->fd >= 0)
-                shutdown(conn->fd, SHUT_RDWR);
+            sf_transport_shutdown(&conn->transport);
             Py_DECREF(c);
         }
         Py_DECREF(it);
@@ -437,7 +436,7 @@ pool_owns_connection(sf_pool *self, PyObject *conn)
     if (!sf_conn_check(self->st, conn))
         Py_RETURN_FALSE;
     return PyBool_FromLong(((sf_conn *)conn)->fork_generation == sf_fork_generation
-                           || ((sf_conn *)conn)->fd < 0);
+                           || !sf_conn_is_connected((sf_conn *)conn));
 }
 
 static PyObject *

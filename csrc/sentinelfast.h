@@ -16,6 +16,7 @@ typedef struct {
     PyTypeObject *ServiceType;
     PyTypeObject *MonitorType;
     PyTypeObject *HandshakeType;
+    PyTypeObject *TLSContextType;           /* tls_context.c */
 
     /* exception classes, from sentinelfast.exceptions */
     PyObject *RedisError;

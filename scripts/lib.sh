@@ -27,15 +27,19 @@ as_root() {
 }
 
 # System packages: redis-server (the tests and the demo start real servers and
-# Sentinels), libhiredis-dev (the C extension links the system hiredis), a C
+# Sentinels), libhiredis-dev (the C extension links the system hiredis), libssl-dev
+# (TLS through OpenSSL), openssl (the tests make their certificates with it), a C
 # compiler, pkg-config, and the Python headers / venv module when the
 # interpreter is Debian's own.
 ensure_system_packages() {
     local missing=()
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     dpkg -s libhiredis-dev >/dev/null 2>&1 || missing+=(libhiredis-dev)
+    dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (need Python 3 with pip and venv)"
     local pyexe pyinc pyver

@@ -14,6 +14,7 @@ from .connection import (
     BlockingConnectionPool,
     Connection,
     ConnectionPool,
+    SSLConnection,
     UnixDomainSocketConnection,
 )
 from .exceptions import (
@@ -40,6 +41,7 @@ from .sentinel import (
     SentinelConnectionPool,
     SentinelEvent,
     SentinelManagedConnection,
+    SentinelManagedSSLConnection,
     SlaveNotFoundError,
 )
 
@@ -53,6 +55,7 @@ def from_url(url: str, **kwargs) -> Redis:
 
 __all__ = [
     "Sentinel", "SentinelConnectionPool", "SentinelManagedConnection",
+    "SentinelManagedSSLConnection", "SSLConnection",
     "MasterNotFoundError", "SlaveNotFoundError", "ReplicaNotFoundError", "SentinelEvent",
     "Redis", "StrictRedis", "Pipeline", "Connection", "UnixDomainSocketConnection",
     "ConnectionPool", "BlockingConnectionPool", "Retry", "from_url", "exceptions",

@@ -72,6 +72,51 @@ class _CredentialProvider(Protocol):
         """``(password,)`` or ``(username, password)``."""
         ...
 
+@disjoint_base
+class TLSContext:
+    """TLS settings with redis-py's meaning (its ``ssl_*`` keywords without the
+    prefix) and the OpenSSL context built from them, shared by the connections that
+    use them. The files are read at the first connect (or :meth:`load`), where a
+    missing or bad file raises ConnectionError as in redis-py."""
+
+    def __init__(
+        self,
+        *,
+        certfile: str | bytes | None = None,
+        keyfile: str | bytes | None = None,
+        password: str | bytes | None = None,
+        cert_reqs: str | int | None = "required",
+        ca_certs: str | bytes | None = None,
+        ca_path: str | bytes | None = None,
+        ca_data: str | bytes | None = None,
+        check_hostname: bool = True,
+        min_version: int | None = None,
+        ciphers: str | None = None,
+        include_verify_flags: Iterable[int] | None = None,
+        exclude_verify_flags: Iterable[int] | None = None,
+    ) -> None:
+        """``cert_reqs``: "none", "optional", "required" or an ``ssl.CERT_*`` value
+        (RedisError for another string). ``ca_data``: PEM text, or DER bytes.
+        ``min_version``: an ``ssl.TLSVersion`` (default TLS 1.2). The verify flags are
+        ``ssl.VerifyFlags`` values. ``password`` unlocks an encrypted key (a callable
+        is not supported: TypeError)."""
+        ...
+    def load(self) -> None:
+        """Build the OpenSSL context now; raises what the first connect would."""
+        ...
+    @property
+    def check_hostname(self) -> bool:
+        """Whether the certificate must name the host (False when cert_reqs is none)."""
+        ...
+    @property
+    def cert_reqs(self) -> int:
+        """``ssl.CERT_NONE`` (0), ``CERT_OPTIONAL`` (1) or ``CERT_REQUIRED`` (2)."""
+        ...
+    @property
+    def loaded(self) -> bool:
+        """Whether the OpenSSL context has been built."""
+        ...
+
 class _ConnectionPoolLike(Protocol):
     """What ``Client.connection_pool`` needs: a :class:`Pool` (fast path) or any object
     with these two methods."""
@@ -108,10 +153,15 @@ class Connection:
         retry: Retry | None = None,
         credential_provider: _CredentialProvider | None = None,
         address_provider: Callable[[], Iterable[_Address]] | None = None,
+        tls: TLSContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         """``port`` must be in 0..65535, ``db`` and the timeouts non-negative.
         ``address_provider``, if given, is called on every connect and its
-        addresses tried in order (a ConnectionError moves on to the next)."""
+        addresses tried in order (a ConnectionError moves on to the next).
+        ``tls``: connect over TLS with these settings (None: plain);
+        ``server_hostname``: the name sent in SNI and checked in the certificate
+        (None: the host dialled)."""
         ...
 
     # -- read/write (C getters and setters)
@@ -153,7 +203,16 @@ class Connection:
         ...
     @property
     def socket_timeout(self) -> float | None:
-        """Read/write timeout in seconds (None: none)."""
+        """Time one command (its send and its whole reply, or a pipeline's) may take,
+        in seconds (None: no limit)."""
+        ...
+    @property
+    def tls(self) -> TLSContext | None:
+        """The TLS settings of this connection, or None (plain)."""
+        ...
+    @property
+    def server_hostname(self) -> str | None:
+        """Name sent in SNI and checked in the certificate (None: the host dialled)."""
         ...
     @property
     def socket_connect_timeout(self) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from . import _core
 from .backoff import ExponentialWithJitterBackoff
 from .commands import RESPONSE_CALLBACKS, CoreCommands, SentinelCommands
-from .connection import ConnectionPool, UnixDomainSocketConnection, _DEFAULT
+from .connection import ConnectionPool, SSLConnection, UnixDomainSocketConnection, _DEFAULT
 from .exceptions import (
     ConnectionError,
     ExecAbortError,
@@ -89,8 +89,6 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
         protocol: Optional[int] = None,
         **ignored: Any,
     ) -> None:
-        if ignored.get("ssl"):
-            raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
         if connection_pool is None:
             kwargs: Dict[str, Any] = {
                 "db": db,
@@ -119,6 +117,10 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
                     socket_keepalive=socket_keepalive,
                     socket_keepalive_options=socket_keepalive_options,
                 )
+                if ignored.get("ssl"):
+                    # TLS (redis-py's ssl=True and ssl_* keywords): SSLConnection
+                    kwargs["connection_class"] = SSLConnection
+                    kwargs.update((k, v) for k, v in ignored.items() if k.startswith("ssl_"))
             connection_pool = ConnectionPool(**kwargs)
             self.auto_close_connection_pool = True
         else:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Iterable, Mapping, Optional, Type
+import threading
+from typing import Any, Dict, Iterable, Mapping, Optional, Type
 
 from . import _core
 from .backoff import NoBackoff
@@ -74,6 +75,8 @@ class Connection(_core.Connection):
         protocol: Optional[int] = None,
         unix_socket_path: Optional[str] = None,
         address_provider: Any = None,
+        tls: Optional[_core.TLSContext] = None,
+        server_hostname: Optional[str] = None,
         **ignored: Any,
     ) -> None:
         _check_ignored(ignored)
@@ -111,6 +114,8 @@ class Connection(_core.Connection):
             retry=_connection_retry(retry, retry_on_error, retry_on_timeout),
             credential_provider=credential_provider,
             address_provider=address_provider,
+            tls=tls,
+            server_hostname=server_hostname,
         )
 
     def __del__(self) -> None:  # the C dealloc closes the socket; nothing to send
@@ -130,13 +135,146 @@ class UnixDomainSocketConnection(Connection):
         super().__init__(unix_socket_path=path, socket_timeout=socket_timeout, **kwargs)
 
 
+# redis-py's TLS keywords that sentinelfast does not implement: refused when set,
+# never silently ignored.
+_UNSUPPORTED_SSL = ("ssl_validate_ocsp", "ssl_validate_ocsp_stapled", "ssl_ocsp_context",
+                    "ssl_ocsp_expected_cert")
+
+_tls_contexts: Dict[Any, _core.TLSContext] = {}
+_tls_contexts_lock = threading.Lock()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(int(v) for v in value)
+    return value
+
+
+def tls_context(
+    ssl_keyfile: Optional[str] = None,
+    ssl_certfile: Optional[str] = None,
+    ssl_cert_reqs: Any = "required",
+    ssl_include_verify_flags: Optional[Iterable[Any]] = None,
+    ssl_exclude_verify_flags: Optional[Iterable[Any]] = None,
+    ssl_ca_certs: Optional[str] = None,
+    ssl_ca_data: Any = None,
+    ssl_check_hostname: bool = True,
+    ssl_ca_path: Optional[str] = None,
+    ssl_password: Any = None,
+    ssl_min_version: Any = None,
+    ssl_ciphers: Optional[str] = None,
+    **unsupported: Any,
+) -> _core.TLSContext:
+    """The :class:`_core.TLSContext` for redis-py's ``ssl_*`` keywords (same names,
+    defaults and meaning as ``redis.connection.SSLConnection``).
+
+    One context is made per distinct set of settings and shared by every connection
+    that uses it; files are read at the first connect. ``ssl_validate_ocsp*`` and
+    ``ssl_ocsp_*`` (OCSP) are not supported: setting one raises ValueError. An
+    unknown keyword raises TypeError.
+    """
+    for name in _UNSUPPORTED_SSL:
+        if unsupported.pop(name, None):
+            raise ValueError(f"{name}: OCSP validation is not supported by sentinelfast")
+    if unsupported:
+        raise TypeError(f"unexpected TLS keyword argument {sorted(unsupported)[0]!r}")
+    settings = dict(certfile=ssl_certfile, keyfile=ssl_keyfile, password=ssl_password,
+                    cert_reqs=ssl_cert_reqs, ca_certs=ssl_ca_certs, ca_path=ssl_ca_path,
+                    ca_data=ssl_ca_data, check_hostname=bool(ssl_check_hostname),
+                    min_version=None if ssl_min_version is None else int(ssl_min_version),
+                    ciphers=ssl_ciphers, include_verify_flags=ssl_include_verify_flags,
+                    exclude_verify_flags=ssl_exclude_verify_flags)
+    try:
+        key: Any = tuple(sorted((k, _freeze(v)) for k, v in settings.items()))
+        hash(key)
+    except (TypeError, ValueError):
+        key = None          # not hashable (or bad flags): no sharing; TLSContext says what is wrong
+    if key is not None:
+        with _tls_contexts_lock:
+            context = _tls_contexts.get(key)
+        if context is not None:
+            return context
+    context = _core.TLSContext(**settings)
+    if key is not None:
+        with _tls_contexts_lock:
+            context = _tls_contexts.setdefault(key, context)
+    return context
+
+
+def tls_context_from_kwargs(kwargs: Mapping[str, Any]) -> Optional[_core.TLSContext]:
+    """The TLSContext that keyword arguments such as ``Sentinel(sentinel_kwargs=...)``
+    ask for (``ssl=True`` with ``ssl_*`` keywords), or None when ``ssl`` is not set."""
+    if not kwargs.get("ssl"):
+        return None
+    return tls_context(**{k: v for k, v in kwargs.items() if k.startswith("ssl_")})
+
+
 def _check_ignored(ignored: Mapping[str, Any]) -> None:
     unknown = set(ignored) - _ACCEPTED_AND_IGNORED
-    if any(k.startswith("ssl") for k in unknown) and ignored.get("ssl", True):
-        raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
+    if ignored.get("ssl"):
+        raise ValueError("ssl=True needs SSLConnection (Redis(ssl=True) and rediss:// URLs "
+                         "select it)")
+    # ssl=False (or absent) with ssl_* keywords: TLS is off, the keywords say nothing
+    unknown = {k for k in unknown if k != "ssl" and not k.startswith("ssl_")}
     if unknown:
         name = sorted(unknown)[0]
         raise TypeError(f"Connection() got an unexpected keyword argument {name!r}")
+
+
+class SSLConnection(Connection):
+    """A TLS connection to one Redis server (redis-py's ``SSLConnection``).
+
+    Takes redis-py's ``ssl_*`` keywords (see :func:`tls_context`) besides the
+    ``Connection`` ones; ``ssl_check_hostname`` (default True, ignored when
+    ``ssl_cert_reqs`` is ``"none"``) checks the certificate against the host dialled.
+    TLS runs in C through OpenSSL.
+    """
+
+    def __init__(
+        self,
+        ssl_keyfile: Optional[str] = None,
+        ssl_certfile: Optional[str] = None,
+        ssl_cert_reqs: Any = "required",
+        ssl_include_verify_flags: Optional[Iterable[Any]] = None,
+        ssl_exclude_verify_flags: Optional[Iterable[Any]] = None,
+        ssl_ca_certs: Optional[str] = None,
+        ssl_ca_data: Any = None,
+        ssl_check_hostname: bool = True,
+        ssl_ca_path: Optional[str] = None,
+        ssl_password: Any = None,
+        ssl_validate_ocsp: bool = False,
+        ssl_validate_ocsp_stapled: bool = False,
+        ssl_ocsp_context: Any = None,
+        ssl_ocsp_expected_cert: Optional[str] = None,
+        ssl_min_version: Any = None,
+        ssl_ciphers: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("ssl", None)
+        tls = tls_context(
+            ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, ssl_cert_reqs=ssl_cert_reqs,
+            ssl_include_verify_flags=ssl_include_verify_flags,
+            ssl_exclude_verify_flags=ssl_exclude_verify_flags, ssl_ca_certs=ssl_ca_certs,
+            ssl_ca_data=ssl_ca_data, ssl_check_hostname=ssl_check_hostname,
+            ssl_ca_path=ssl_ca_path, ssl_password=ssl_password,
+            ssl_validate_ocsp=ssl_validate_ocsp,
+            ssl_validate_ocsp_stapled=ssl_validate_ocsp_stapled,
+            ssl_ocsp_context=ssl_ocsp_context, ssl_ocsp_expected_cert=ssl_ocsp_expected_cert,
+            ssl_min_version=ssl_min_version, ssl_ciphers=ssl_ciphers)
+        # redis-py's attribute names
+        self.keyfile = ssl_keyfile
+        self.certfile = ssl_certfile
+        self.cert_reqs = tls.cert_reqs
+        self.ca_certs = ssl_ca_certs
+        self.ca_data = ssl_ca_data
+        self.ca_path = ssl_ca_path
+        self.check_hostname = tls.check_hostname
+        self.certificate_password = ssl_password
+        self.ssl_min_version = ssl_min_version
+        self.ssl_ciphers = ssl_ciphers
+        self.ssl_include_verify_flags = ssl_include_verify_flags
+        self.ssl_exclude_verify_flags = ssl_exclude_verify_flags
+        super().__init__(tls=tls, **kwargs)
 
 
 class ConnectionPool(_core.Pool):
@@ -213,5 +351,5 @@ class BlockingConnectionPool(ConnectionPool):
                             True, timeout)
 
 
-__all__ = ["Connection", "UnixDomainSocketConnection", "ConnectionPool",
-           "BlockingConnectionPool"]
+__all__ = ["Connection", "SSLConnection", "UnixDomainSocketConnection", "ConnectionPool",
+           "BlockingConnectionPool", "tls_context"]

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 from . import _core
 from .client import Redis
 from .commands import SentinelCommands
-from .connection import Connection, ConnectionPool
+from .connection import Connection, ConnectionPool, SSLConnection
 from .exceptions import ConnectionError, ReadOnlyError, TimeoutError
 from .failover import FailoverMonitor, SentinelEvent, default_sentinel_retry
 
@@ -61,6 +61,13 @@ class SentinelManagedConnection(Connection):
                 self.disconnect()
                 raise ConnectionError("The previous master is now a slave")
             raise
+
+
+class SentinelManagedSSLConnection(SentinelManagedConnection, SSLConnection):
+    """A TLS connection whose address comes from Sentinel (redis-py's
+    ``SentinelManagedSSLConnection``): ``Sentinel(..., ssl=True, ssl_*=...)`` makes
+    these for the data nodes. The certificate is checked against the address
+    Sentinel gives (usually an IP address) when ``ssl_check_hostname`` is on."""
 
 
 class SentinelConnectionPoolProxy:
@@ -129,9 +136,9 @@ class SentinelConnectionPool(ConnectionPool):
     """
 
     def __init__(self, service_name: str, sentinel_manager: "Sentinel", **kwargs: Any) -> None:
-        if kwargs.pop("ssl", False):
-            raise ValueError("ssl=True: TLS connections are not supported by sentinelfast (yet)")
-        kwargs.setdefault("connection_class", SentinelManagedConnection)
+        ssl = kwargs.pop("ssl", False)
+        kwargs.setdefault("connection_class",
+                          SentinelManagedSSLConnection if ssl else SentinelManagedConnection)
         self.is_master = kwargs.pop("is_master", True)
         self.check_connection = kwargs.pop("check_connection", False)
         self.service_name = service_name
@@ -187,7 +194,11 @@ class Sentinel(SentinelCommands):
     b'bar'
 
     Without ``sentinel_kwargs`` only the ``socket_*`` entries of ``connection_kwargs``
-    are used for the Sentinel connections. ``min_other_sentinels``: a Sentinel that
+    are used for the Sentinel connections. As in redis-py, the Sentinels get
+    ``sentinel_kwargs`` and the data nodes ``connection_kwargs``: ``ssl=True`` (with
+    ``ssl_*`` keywords) in ``connection_kwargs`` makes TLS connections to the
+    masters and replicas, in ``sentinel_kwargs`` TLS connections to the Sentinels.
+    ``min_other_sentinels``: a Sentinel that
     sees fewer peers is not trusted. ``force_master_ip`` replaces the master host.
     """
 
@@ -358,5 +369,5 @@ class Sentinel(SentinelCommands):
 
 
 __all__ = ["Sentinel", "SentinelConnectionPool", "SentinelConnectionPoolProxy",
-           "SentinelManagedConnection", "MasterNotFoundError", "SlaveNotFoundError",
+           "SentinelManagedConnection", "SentinelManagedSSLConnection", "MasterNotFoundError", "SlaveNotFoundError",
            "ReplicaNotFoundError", "SentinelEvent"]

@@ -20,6 +20,17 @@ This module depends on the Python standard library only. It talks to the
 servers with a minimal RESP2 helper (:func:`resp_command`), never with
 redis-py or sentinelfast, so that it can check the clients under test.
 
+TLS and authentication: ``Topology(tls=True)`` runs every server and Sentinel on TLS only
+(``port 0``, ``tls-port``, mutual TLS required, ``tls-replication yes``) with certificates made by
+:func:`sentinelfast.testing.certs.make_certificates`; ``Topology(password=...,
+sentinel_password=...)`` protects the data nodes and the Sentinels. The admin helper speaks TLS
+(Python's :mod:`ssl`) and authenticates by itself; :meth:`Topology.client_kwargs` and
+:meth:`Topology.sentinel_kwargs` give what a client needs::
+
+    with Topology(tls=True, password="pw", sentinel_password="spw") as topo:
+        sentinel = Sentinel(topo.sentinel_addresses, sentinel_kwargs=topo.sentinel_kwargs(),
+                            **topo.client_kwargs())
+
 Every process started here is killed and its directory removed by
 ``stop()``; an :mod:`atexit` hook does the same for anything still running at
 interpreter exit, and on Linux each server also gets ``PR_SET_PDEATHSIG``
@@ -38,12 +49,27 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
 import weakref
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+try:
+    from .certs import Certificates, make_certificates
+except ImportError:  # loaded from its file without its package (tests/conftest.py, SF_TEST_IMPL=redis)
+    import importlib.util as _importlib_util
+    import sys as _sys
+
+    _certs_spec = _importlib_util.spec_from_file_location(
+        "_sf_testing_certs", os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs.py")
+    )
+    _certs = _importlib_util.module_from_spec(_certs_spec)
+    _sys.modules[_certs_spec.name] = _certs
+    _certs_spec.loader.exec_module(_certs)
+    Certificates, make_certificates = _certs.Certificates, _certs.make_certificates
 
 __all__ = [
     "Topology",
@@ -51,6 +77,9 @@ __all__ = [
     "TopologyError",
     "RespError",
     "resp_command",
+    "admin_ssl_context",
+    "Certificates",
+    "make_certificates",
     "find_free_port",
     "ipv6_loopback_available",
 ]
@@ -118,22 +147,59 @@ def _read_reply(f):
     raise ConnectionError(f"unexpected RESP reply: {line!r}")
 
 
-def resp_command(address: Address, *args: object, timeout: float = 1.0):
+def admin_ssl_context(certs: Certificates) -> ssl.SSLContext:
+    """The TLS context of the admin helper: trusts ``certs.ca_cert``, presents the client
+    certificate (mutual TLS), and does not check host names (the admin helper must also reach
+    servers that present ``wrong_host_cert``)."""
+    context = ssl.create_default_context(cafile=certs.ca_cert)
+    context.check_hostname = False
+    context.load_cert_chain(certs.client_cert, certs.client_key)
+    return context
+
+
+def resp_command(
+    address: Address,
+    *args: object,
+    timeout: float = 1.0,
+    ssl_context: Optional[ssl.SSLContext] = None,
+    password: Optional[str] = None,
+    username: Optional[str] = None,
+):
     """Send one command to ``address`` on a fresh connection and return the decoded RESP2 reply.
 
     Replies are ``bytes`` (simple and bulk strings), ``int``, ``list`` or ``None``.
     An error reply raises :class:`RespError`; network problems raise :class:`OSError`
-    (``socket.timeout`` / ``ConnectionError``).
+    (``socket.timeout`` / ``ConnectionError``; TLS failures are ``ssl.SSLError``, an OSError).
+    With ``ssl_context`` the connection is TLS; with ``password`` (and ``username``) an ``AUTH``
+    is sent first on the same connection (its error reply raises :class:`RespError`).
     """
     host, port = address
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(_encode_command(args))
-        with sock.makefile("rb") as f:
-            reply = _read_reply(f)
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        raw.settimeout(timeout)
+        sock = ssl_context.wrap_socket(raw, server_hostname=host) if ssl_context is not None else raw
+        try:
+            payload = _encode_command(args)
+            if password is not None:
+                auth = ("AUTH", username, password) if username is not None else ("AUTH", password)
+                payload = _encode_command(auth) + payload
+            sock.sendall(payload)
+            with sock.makefile("rb") as f:
+                if password is not None:
+                    auth_reply = _read_reply(f)
+                    if isinstance(auth_reply, RespError):
+                        raise auth_reply
+                reply = _read_reply(f)
+        finally:
+            if sock is not raw:
+                sock.close()
     if isinstance(reply, RespError):
         raise reply
     return reply
+
+
+def _quote(value: str) -> str:
+    """``value`` as one argument of a redis.conf line (double quotes, escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _pairs(reply) -> dict:
@@ -142,8 +208,8 @@ def _pairs(reply) -> dict:
     return {k.decode(): (v.decode() if isinstance(v, bytes) else v) for k, v in zip(it, it)}
 
 
-def _info(address: Address, section: str = "replication", timeout: float = 1.0) -> dict:
-    text = resp_command(address, "INFO", section, timeout=timeout).decode()
+def _info(address: Address, section: str = "replication", timeout: float = 1.0, **conn) -> dict:
+    text = resp_command(address, "INFO", section, timeout=timeout, **conn).decode()
     result = {}
     for line in text.splitlines():
         if ":" in line and not line.startswith("#"):
@@ -274,6 +340,15 @@ class RedisServer:
 
     The config file is written once, at the first successful start: :meth:`restart` reuses
     it as it is (Sentinel rewrites the configuration of the nodes it reconfigures and its own).
+
+    ``tls`` (a :class:`Certificates`) makes the server TLS-only: ``port 0``, ``tls-port`` on
+    :attr:`port`, ``tls-auth-clients yes`` (clients must present a certificate signed by
+    ``tls.ca_cert``) and ``tls-replication yes`` (replication, and for a Sentinel its links to the
+    nodes and to the other Sentinels, use TLS too). It presents ``tls.server_cert`` unless
+    ``tls_cert_file`` / ``tls_key_file`` name another pair (e.g. ``tls.wrong_host_cert``).
+    ``password`` / ``username`` are the credentials :meth:`command` and :meth:`info` send
+    (``AUTH``) before each command; they do not configure the server (put ``requirepass`` or
+    ``user`` lines in ``config``).
     """
 
     def __init__(
@@ -288,6 +363,11 @@ class RedisServer:
         executable: str = "redis-server",
         name: Optional[str] = None,
         kill_on_parent_death: bool = True,
+        tls: Optional[Certificates] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+        password: Optional[str] = None,
+        username: Optional[str] = None,
     ) -> None:
         self.role = role
         self.host = host
@@ -306,6 +386,14 @@ class RedisServer:
         self._proc: Optional[subprocess.Popen] = None
         self._owner_pid = os.getpid()
         self._config_written = False
+        #: The certificates of a TLS-only server, or None.
+        self.tls = tls
+        self.tls_cert_file = tls_cert_file or (tls.server_cert if tls else None)
+        self.tls_key_file = tls_key_file or (tls.server_key if tls else None)
+        #: Credentials the admin helper (:meth:`command`) authenticates with.
+        self.password = password
+        self.username = username
+        self._ssl_context: Optional[ssl.SSLContext] = None
 
     # -- public properties -------------------------------------------------------------------
 
@@ -327,8 +415,19 @@ class RedisServer:
 
     def _write_config(self) -> None:
         binds = [self.host] + (["-::1"] if self.ipv6 and self.host in ("127.0.0.1", "localhost") else [])
-        lines = [
-            f"port {self.port}",
+        if self.tls is not None:
+            ports = [
+                "port 0",
+                f"tls-port {self.port}",
+                f'tls-cert-file "{self.tls_cert_file}"',
+                f'tls-key-file "{self.tls_key_file}"',
+                f'tls-ca-cert-file "{self.tls.ca_cert}"',
+                "tls-auth-clients yes",
+                "tls-replication yes",
+            ]
+        else:
+            ports = [f"port {self.port}"]
+        lines = ports + [
             f"bind {' '.join(binds)}",
             "protected-mode no",
             f'dir "{self.dir}"',
@@ -386,7 +485,7 @@ class RedisServer:
             if self._proc.poll() is not None:
                 return f"exited with status {self._proc.returncode}"
             try:
-                resp_command(self.address, "PING", timeout=0.5)
+                self.command("PING", timeout=0.5)
                 return None
             except RespError:
                 return None  # it answers (e.g. NOAUTH): it is up
@@ -499,13 +598,19 @@ class RedisServer:
         if not self._fixed_port:
             _release_port(self.port)
 
+    def _connection_options(self) -> dict:
+        if self.tls is not None and self._ssl_context is None:
+            self._ssl_context = admin_ssl_context(self.tls)
+        return {"ssl_context": self._ssl_context, "password": self.password, "username": self.username}
+
     def command(self, *args: object, timeout: float = 1.0):
-        """Run one command on this server with :func:`resp_command`."""
-        return resp_command(self.address, *args, timeout=timeout)
+        """Run one command on this server with :func:`resp_command` (over TLS and after ``AUTH``
+        when the server was created with ``tls`` / ``password``)."""
+        return resp_command(self.address, *args, timeout=timeout, **self._connection_options())
 
     def info(self, section: str = "replication", timeout: float = 1.0) -> dict:
         """``INFO section`` as a ``{str: str}`` dict."""
-        return _info(self.address, section, timeout=timeout)
+        return _info(self.address, section, timeout=timeout, **self._connection_options())
 
     def __enter__(self) -> "RedisServer":
         return self.start()
@@ -527,6 +632,23 @@ class Topology:
     ("127.0.0.1"; the servers also listen on ``::1`` when the machine has IPv6 loopback),
     ``start_timeout`` (seconds for :meth:`start`), ``executable`` ("redis-server"),
     ``extra_redis_config`` / ``extra_sentinel_config`` (lines appended to the config files).
+
+    Security (all off by default):
+
+    * ``tls=True``: every data node and Sentinel listens on TLS only (``port 0``, ``tls-port``),
+      requires a client certificate (``tls-auth-clients yes``) and replicates over TLS
+      (``tls-replication yes``; Sentinels use it for their links to the nodes and to each other).
+      The certificates (:attr:`certs`, see :func:`~sentinelfast.testing.certs.make_certificates`)
+      are made at :meth:`start` in a directory removed by :meth:`stop`. The addresses
+      (:attr:`sentinel_addresses`, ``node.address``) are the TLS ports.
+    * ``password``: the data nodes have ``requirepass`` and ``masterauth``; the Sentinels
+      ``sentinel auth-pass``.
+    * ``sentinel_password`` (and ``sentinel_username``): the Sentinels require it from clients
+      (``requirepass``, or with a user name an ACL user and the default user off) and use it with
+      each other (``sentinel sentinel-pass`` / ``sentinel sentinel-user``).
+
+    :meth:`client_kwargs` and :meth:`sentinel_kwargs` give the keyword arguments a client
+    (redis-py or sentinelfast) needs for the data nodes and for the Sentinels.
     """
 
     def __init__(
@@ -545,7 +667,13 @@ class Topology:
         extra_redis_config: Iterable[str] = (),
         extra_sentinel_config: Iterable[str] = (),
         kill_on_parent_death: bool = True,
+        tls: bool = False,
+        password: Optional[str] = None,
+        sentinel_password: Optional[str] = None,
+        sentinel_username: Optional[str] = None,
     ) -> None:
+        if sentinel_username is not None and sentinel_password is None:
+            raise ValueError("sentinel_username needs a sentinel_password")
         self.num_replicas = num_replicas
         self.num_sentinels = num_sentinels
         self.service_name = service_name
@@ -559,6 +687,13 @@ class Topology:
         self.extra_redis_config = list(extra_redis_config)
         self.extra_sentinel_config = list(extra_sentinel_config)
         self.kill_on_parent_death = kill_on_parent_death
+        self.tls = tls
+        self.password = password
+        self.sentinel_password = sentinel_password
+        self.sentinel_username = sentinel_username
+        #: The certificates of a ``tls=True`` topology (made by :meth:`start`), else None.
+        self.certs: Optional[Certificates] = None
+        self._certs_dir: Optional[str] = None
         #: Every data node (master and replicas), in start order; the first was the first master.
         self.data_nodes: List[RedisServer] = []
         #: The Sentinels, in start order.
@@ -591,6 +726,39 @@ class Topology:
         """``[(host, port), ...]`` of the Sentinels, ready for ``Sentinel(...)``."""
         return [s.address for s in self.sentinels]
 
+    def client_tls_kwargs(self) -> Dict[str, object]:
+        """The TLS keyword arguments of a client (redis-py's names): ``ssl``, ``ssl_ca_certs``,
+        ``ssl_certfile``, ``ssl_keyfile`` (the client certificate). ``{}`` without TLS."""
+        if not self.tls:
+            return {}
+        if self.certs is None:
+            raise TopologyError("topology not started (the certificates are made by start())")
+        return {
+            "ssl": True,
+            "ssl_ca_certs": self.certs.ca_cert,
+            "ssl_certfile": self.certs.client_cert,
+            "ssl_keyfile": self.certs.client_key,
+        }
+
+    def client_kwargs(self) -> Dict[str, object]:
+        """Keyword arguments for connections to the data nodes: :meth:`client_tls_kwargs` and
+        ``password`` (when the topology has one). For ``Sentinel(..., **topo.client_kwargs())``."""
+        kwargs = self.client_tls_kwargs()
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def sentinel_kwargs(self) -> Dict[str, object]:
+        """Keyword arguments for connections to the Sentinels (``Sentinel(...,
+        sentinel_kwargs=topo.sentinel_kwargs())``): :meth:`client_tls_kwargs`, ``password`` and
+        ``username`` (when the Sentinels require them)."""
+        kwargs = self.client_tls_kwargs()
+        if self.sentinel_password is not None:
+            kwargs["password"] = self.sentinel_password
+        if self.sentinel_username is not None:
+            kwargs["username"] = self.sentinel_username
+        return kwargs
+
     def node_by_address(self, address: Address) -> RedisServer:
         """The node listening on ``address`` (host and port)."""
         host, port = address[0], int(address[1])
@@ -617,7 +785,32 @@ class Topology:
             executable=self.executable,
             name=name,
             kill_on_parent_death=self.kill_on_parent_death,
+            tls=self.certs,
+            password=self.sentinel_password if sentinel else self.password,
+            username=self.sentinel_username if sentinel else None,
         )
+
+    def _data_auth_config(self) -> List[str]:
+        if self.password is None:
+            return []
+        return [f"requirepass {_quote(self.password)}", f"masterauth {_quote(self.password)}"]
+
+    def _sentinel_auth_config(self) -> List[str]:
+        lines = []
+        if self.password is not None:
+            lines.append(f"sentinel auth-pass {self.service_name} {_quote(self.password)}")
+        if self.sentinel_password is not None:
+            if self.sentinel_username is not None:
+                lines += [
+                    "user default off",
+                    f"user {_quote(self.sentinel_username)} on {_quote('>' + self.sentinel_password)}"
+                    " ~* &* +@all",
+                    f"sentinel sentinel-user {_quote(self.sentinel_username)}",
+                ]
+            else:
+                lines.append(f"requirepass {_quote(self.sentinel_password)}")
+            lines.append(f"sentinel sentinel-pass {_quote(self.sentinel_password)}")
+        return lines
 
     def start(self) -> "Topology":
         """Start every process and wait until the topology is ready (see :meth:`wait_until_ready`).
@@ -630,7 +823,10 @@ class Topology:
         self._started = True
         t0 = time.monotonic()
         try:
-            master = self._new_node("master", "master", list(self.extra_redis_config))
+            if self.tls and self.certs is None:
+                self._certs_dir = tempfile.mkdtemp(prefix="sentinelfast-certs-")
+                self.certs = make_certificates(self._certs_dir)
+            master = self._new_node("master", "master", self._data_auth_config() + self.extra_redis_config)
             master.start()
             self.data_nodes.append(master)
             self._master = master
@@ -638,7 +834,9 @@ class Topology:
                 node = self._new_node(
                     "replica",
                     f"replica{i + 1}",
-                    [f"replicaof {master.host} {master.port}"] + self.extra_redis_config,
+                    [f"replicaof {master.host} {master.port}"]
+                    + self._data_auth_config()
+                    + self.extra_redis_config,
                 )
                 node.start()
                 self.data_nodes.append(node)
@@ -653,6 +851,7 @@ class Topology:
                         f"sentinel failover-timeout {self.service_name} {self.failover_timeout_ms}",
                         f"sentinel parallel-syncs {self.service_name} {max(1, self.num_replicas)}",
                     ]
+                    + self._sentinel_auth_config()
                     + self.extra_sentinel_config,
                     sentinel=True,
                 )
@@ -675,6 +874,10 @@ class Topology:
                 errors.append(e)
                 log.exception("could not stop %r", node)
         self._started = False
+        if self._certs_dir is not None:
+            shutil.rmtree(self._certs_dir, ignore_errors=True)
+            self._certs_dir = None
+            self.certs = None
         if errors:
             raise errors[0]
 
@@ -810,7 +1013,7 @@ class Topology:
                 state = _pairs(s.command("SENTINEL", "MASTER", self.service_name, timeout=0.5))
                 if (state.get("ip"), int(state.get("port", 0))) != new or state.get("flags") != "master":
                     return None
-            if _info(new, timeout=0.5).get("role") != "master":
+            if self.node_by_address(new).info(timeout=0.5).get("role") != "master":
                 return None
             return new
 
