@@ -9,17 +9,19 @@ thread: no error reaches the application, no acknowledged write is lost.
 which checks sentinelfast's failover handling.
 """
 
-import threading
 import time
 
 import pytest
 import redis
 from conftest import Topology, testing
+from drill_support import missing_on, run_planned_failover_drill, wait_until
 from sfimpl import IMPL, no_retry, sf, sf_exceptions, sf_sentinel
 
 SOCKET_TIMEOUT = 2.0
-# A refused certificate must be reported at once, not after a timeout: well under SOCKET_TIMEOUT.
-FAIL_FAST = 0.5 * SOCKET_TIMEOUT
+# A refused connection (certificate, protocol) must be reported at once, not when a timeout
+# expires: the refusal tests use REFUSAL_TIMEOUT and must fail in well under it.
+REFUSAL_TIMEOUT = 5.0
+FAIL_FAST = 2.0
 
 sentinelfast_only = pytest.mark.skipif(IMPL != "sentinelfast",
                                        reason="checks sentinelfast's failover handling")
@@ -37,10 +39,11 @@ def tls_topology():
 
 
 def tls_sentinel(topo, **extra):
-    """A Sentinel client as a user writes it: TLS to the Sentinels and to the data nodes."""
+    """A Sentinel client as a user writes it: TLS (and the passwords, if any) to the Sentinels
+    in ``sentinel_kwargs``, and to the data nodes as connection keywords."""
     return sf.Sentinel(topo.sentinel_addresses,
-                       sentinel_kwargs=dict(topo.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT),
-                       socket_timeout=SOCKET_TIMEOUT, **topo.client_tls_kwargs(), **extra)
+                       sentinel_kwargs=dict(topo.sentinel_kwargs(), socket_timeout=SOCKET_TIMEOUT),
+                       socket_timeout=SOCKET_TIMEOUT, **topo.client_kwargs(), **extra)
 
 
 @pytest.fixture
@@ -48,16 +51,6 @@ def sentinel(tls_topology):
     s = tls_sentinel(tls_topology)
     yield s
     s.close()
-
-
-def wait_until(check, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def assert_connection_error(exc):
@@ -81,7 +74,7 @@ def test_topology_is_tls_only(tls_topology):
         assert replica.info()["master_link_status"] == "up"
     # a plaintext client is refused by a TLS port (data node and Sentinel alike), quickly
     for node in (tls_topology.master, tls_topology.sentinels[0]):
-        client = sf.Redis(*node.address, socket_timeout=SOCKET_TIMEOUT, retry=no_retry())
+        client = sf.Redis(*node.address, socket_timeout=REFUSAL_TIMEOUT, retry=no_retry())
         t0 = time.monotonic()
         with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
             client.ping()
@@ -94,7 +87,7 @@ def test_client_certificate_required(tls_topology):
     """Mutual TLS: without a client certificate the server refuses the connection."""
     kwargs = tls_topology.client_tls_kwargs()
     client = sf.Redis(*tls_topology.master.address, ssl=True, ssl_ca_certs=kwargs["ssl_ca_certs"],
-                      socket_timeout=SOCKET_TIMEOUT, retry=no_retry())
+                      socket_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
         client.ping()
     assert_connection_error(excinfo.value)
@@ -170,8 +163,8 @@ def test_pipelines(sentinel, tls_topology, key):
 
 def test_wrong_ca_data_node_fails_fast(tls_topology):
     kwargs = dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert)
-    client = sf.Redis(*tls_topology.master.address, socket_timeout=SOCKET_TIMEOUT,
-                      socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry(), **kwargs)
+    client = sf.Redis(*tls_topology.master.address, socket_timeout=REFUSAL_TIMEOUT,
+                      socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry(), **kwargs)
     t0 = time.monotonic()
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
         client.ping()
@@ -183,9 +176,9 @@ def test_wrong_ca_data_node_fails_fast(tls_topology):
 def test_wrong_ca_sentinels_fail_fast(tls_topology):
     """Every Sentinel refused (wrong CA): discovery fails at once with MasterNotFoundError."""
     bad = dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert,
-               socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+               socket_timeout=REFUSAL_TIMEOUT, socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     s = sf.Sentinel(tls_topology.sentinel_addresses, sentinel_kwargs=bad,
-                    socket_timeout=SOCKET_TIMEOUT, **tls_topology.client_tls_kwargs())
+                    socket_timeout=REFUSAL_TIMEOUT, **tls_topology.client_tls_kwargs())
     t0 = time.monotonic()
     with pytest.raises(sf_sentinel.MasterNotFoundError) as excinfo:
         s.discover_master(tls_topology.service_name)
@@ -198,7 +191,7 @@ def test_wrong_ca_master_for_fails_fast(tls_topology):
     """The Sentinels are trusted but the data nodes are not (wrong CA for the data connections)."""
     s = sf.Sentinel(tls_topology.sentinel_addresses,
                     sentinel_kwargs=dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT),
-                    socket_timeout=SOCKET_TIMEOUT,
+                    socket_timeout=REFUSAL_TIMEOUT, socket_connect_timeout=REFUSAL_TIMEOUT,
                     **dict(tls_topology.client_tls_kwargs(), ssl_ca_certs=tls_topology.certs.other_ca_cert))
     master = s.master_for(tls_topology.service_name, retry=no_retry())
     t0 = time.monotonic()
@@ -240,8 +233,8 @@ def wrong_host_pair(tls_topology):
 
 def test_wrong_hostname_data_node_fails_fast(tls_topology, wrong_host_pair):
     server, _ = wrong_host_pair
-    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT,
-                  socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=REFUSAL_TIMEOUT,
+                  socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     client = sf.Redis(*server.address, ssl_check_hostname=True, **kwargs)
     t0 = time.monotonic()
     with pytest.raises(sf_exceptions.ConnectionError) as excinfo:
@@ -257,8 +250,8 @@ def test_wrong_hostname_data_node_fails_fast(tls_topology, wrong_host_pair):
 
 def test_wrong_hostname_sentinel_fails_fast(tls_topology, wrong_host_pair):
     server, wrong_sentinel = wrong_host_pair
-    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=SOCKET_TIMEOUT,
-                  socket_connect_timeout=SOCKET_TIMEOUT, retry=no_retry())
+    kwargs = dict(tls_topology.client_tls_kwargs(), socket_timeout=REFUSAL_TIMEOUT,
+                  socket_connect_timeout=REFUSAL_TIMEOUT, retry=no_retry())
     s = sf.Sentinel([wrong_sentinel.address], sentinel_kwargs=dict(kwargs, ssl_check_hostname=True))
     t0 = time.monotonic()
     with pytest.raises(sf_sentinel.MasterNotFoundError) as excinfo:
@@ -276,71 +269,14 @@ def test_wrong_hostname_sentinel_fails_fast(tls_topology, wrong_host_pair):
 # --------------------------------------------------------------------------------------------
 
 
-class Writer(threading.Thread):
-    """Writes SET <prefix><n> <n> in a loop; records acknowledged writes and errors."""
-
-    def __init__(self, client, prefix="drill:"):
-        super().__init__(daemon=True)
-        self.client = client
-        self.prefix = prefix
-        self.acked = []          # (n, wall-clock time of the acknowledgement)
-        self.errors = []         # (time, repr)
-        self.halt = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self.halt.is_set():
-            try:
-                self.client.set(f"{self.prefix}{n}", n)
-                self.acked.append((n, time.time()))
-            except Exception as e:  # what reaches the application
-                self.errors.append((time.time(), repr(e)))
-                time.sleep(0.05)
-            n += 1
-
-    def stop(self):
-        self.halt.set()
-        self.join(30)
-        assert not self.is_alive(), "the writer is stuck"
-
-
-def wait_for_acks(writer, count, timeout=20):
-    deadline = time.monotonic() + timeout
-    while len(writer.acked) < count:
-        assert time.monotonic() < deadline, f"only {len(writer.acked)} writes acknowledged: {writer.errors[:3]}"
-        time.sleep(0.01)
-
-
-def missing_on(node, writer, since=0.0):
-    """Acknowledged writes (acked at or after ``since``) that ``node`` lacks (read with the
-    topology's admin helper, which speaks TLS and AUTH)."""
-    keys = [(f"{writer.prefix}{n}", str(n)) for n, t in writer.acked if t >= since]
-    missing = []
-    for i in range(0, len(keys), 1000):
-        chunk = keys[i:i + 1000]
-        values = node.command("MGET", *[k for k, _ in chunk], timeout=5)
-        missing += [k for (k, v), got in zip(chunk, values) if got is None or got.decode() != v]
-    return missing
-
-
-def run_planned_failover_drill(topo, sentinel, master):
-    """A writer on ``master`` through SENTINEL FAILOVER; returns (writer, new master node)."""
-    writer = Writer(master)
-    writer.start()
-    try:
-        wait_for_acks(writer, 500)
-        old = topo.master.address
-        topo.failover()
-        new = topo.wait_for_master_change(old, timeout=30)
-        wait_for_acks(writer, len(writer.acked) + 300)   # keep writing on the new master
-    finally:
-        writer.stop()
-    return writer, topo.node_by_address(new)
-
-
-@pytest.fixture
-def fresh_tls_topology():
-    topo = Topology(tls=True)
+@pytest.fixture(params=["tls", "tls+passwords"])
+def fresh_tls_topology(request):
+    """A new TLS-only topology; with ``tls+passwords`` the data nodes and the Sentinels also
+    require passwords (the monitor's Sentinel links then need TLS and AUTH)."""
+    if request.param == "tls":
+        topo = Topology(tls=True)
+    else:
+        topo = Topology(tls=True, password="data-s3cret", sentinel_password="sentinel-s3cret")
     try:
         topo.start()
         yield topo
@@ -359,16 +295,17 @@ def test_planned_failover_over_tls_loses_nothing(fresh_tls_topology):
     master = sentinel.master_for(topo.service_name)
     master.ping()
     old = topo.master.address
-    writer, new_node = run_planned_failover_drill(topo, sentinel, master)
+    writer, new_node = run_planned_failover_drill(topo, master)
     assert new_node.address != old
     assert writer.errors == [], f"errors reached the application: {writer.errors[:3]}"
-    assert missing_on(new_node, writer) == []
     # the monitor followed the switch over its TLS links to the Sentinels
-    assert [e for e in events if e.kind == "switch-master"], [e.kind for e in events]
     stats = sentinel.stats()
+    assert all(link["up"] for link in stats["monitor"]["sentinels"]), stats["monitor"]
+    assert [e for e in events if e.kind == "switch-master"], [e.kind for e in events]
     assert stats["services"][topo.service_name]["master"] == new_node.address
     assert stats["services"][topo.service_name]["switches"] == 1
-    assert all(link["up"] for link in stats["monitor"]["sentinels"]), stats["monitor"]
+    # planned failover: not one acknowledged write lost
+    assert missing_on(new_node, writer) == []
     # the client still writes to the new master only
     assert master.set("drill:after", "x") is True
     assert new_node.command("GET", "drill:after") == b"x"

@@ -67,3 +67,51 @@ def test_node_pause_resume_and_restart(plain_server):
     plain_server.restart()
     assert plain_server.port == port and plain_server.pid != old_pid
     assert plain_server.command("PING") == b"PONG"
+
+
+def _openssl(*args):
+    import subprocess
+
+    return subprocess.run(["openssl", *args], capture_output=True, text=True)
+
+
+def test_make_certificates(tmp_path):
+    certs = testing.make_certificates(str(tmp_path / "pki"))
+    for field in ("ca_cert", "ca_key", "server_cert", "server_key", "client_cert", "client_key",
+                  "other_ca_cert", "other_ca_key", "wrong_host_cert", "wrong_host_key"):
+        assert os.path.isfile(getattr(certs, field)), field
+    for leaf in (certs.server_cert, certs.client_cert, certs.wrong_host_cert):
+        ok = _openssl("verify", "-x509_strict", "-CAfile", certs.ca_cert, leaf)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert _openssl("verify", "-CAfile", certs.other_ca_cert, leaf).returncode != 0
+    san = _openssl("x509", "-in", certs.server_cert, "-noout", "-ext", "subjectAltName").stdout
+    assert "DNS:localhost" in san and "IP Address:127.0.0.1" in san and "IP Address:0:0:0:0:0:0:0:1" in san
+    wrong = _openssl("x509", "-in", certs.wrong_host_cert, "-noout", "-ext", "subjectAltName").stdout
+    assert "DNS:wrong-host.invalid" in wrong and "127.0.0.1" not in wrong and "localhost" not in wrong
+    # every call makes its own CA
+    other = testing.make_certificates(str(tmp_path / "pki2"))
+    assert _openssl("verify", "-CAfile", other.ca_cert, certs.server_cert).returncode != 0
+
+
+def test_topology_client_kwargs_without_security():
+    topo = Topology()
+    assert topo.client_tls_kwargs() == {} and topo.client_kwargs() == {} and topo.sentinel_kwargs() == {}
+    with pytest.raises(ValueError):
+        Topology(sentinel_username="u")
+
+
+@pytest.mark.slow
+def test_tls_topology_restarts_nodes_and_removes_its_certificates():
+    topo = Topology(num_replicas=1, num_sentinels=1, quorum=1, tls=True).start()
+    try:
+        certs_dir = topo.certs.directory
+        assert os.path.isfile(topo.certs.ca_cert)
+        replica, sentinel = topo.replicas[0], topo.sentinels[0]
+        replica.restart()                 # same TLS port, same certificates
+        sentinel.restart()                # Sentinel's rewritten config keeps its TLS settings
+        topo.wait_until_ready(timeout=30)
+        assert replica.info()["master_link_status"] == "up"
+        assert topo.current_master_address() == topo.master.address
+    finally:
+        topo.stop()
+    assert topo.certs is None and not os.path.exists(certs_dir)

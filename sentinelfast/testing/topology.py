@@ -310,16 +310,22 @@ def _process_state(pid: int) -> Optional[str]:
 # Everything started by this process; cleaned up at exit (in the process that started it only).
 _live_servers: "weakref.WeakSet[RedisServer]" = weakref.WeakSet()
 _live_lock = threading.Lock()
+# Certificate directories of running TLS topologies -> the pid that made them (removed at exit by it).
+_live_dirs: dict = {}
 
 
 def _cleanup_at_exit() -> None:
     with _live_lock:
         servers = list(_live_servers)
+        dirs = [path for path, pid in _live_dirs.items() if pid == os.getpid()]
+        _live_dirs.clear()
     for server in servers:
         try:
             server.stop()
         except Exception:  # pragma: no cover - best effort at exit
             log.exception("atexit: could not stop %r", server)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 atexit.register(_cleanup_at_exit)
@@ -647,6 +653,9 @@ class Topology:
       (``requirepass``, or with a user name an ACL user and the default user off) and use it with
       each other (``sentinel sentinel-pass`` / ``sentinel sentinel-user``).
 
+    Use passwords without spaces or quotes: Sentinel rewrites its configuration file with
+    ``sentinel auth-pass`` unquoted, and would not read it back after a restart.
+
     :meth:`client_kwargs` and :meth:`sentinel_kwargs` give the keyword arguments a client
     (redis-py or sentinelfast) needs for the data nodes and for the Sentinels.
     """
@@ -694,6 +703,7 @@ class Topology:
         #: The certificates of a ``tls=True`` topology (made by :meth:`start`), else None.
         self.certs: Optional[Certificates] = None
         self._certs_dir: Optional[str] = None
+        self._owner_pid = os.getpid()
         #: Every data node (master and replicas), in start order; the first was the first master.
         self.data_nodes: List[RedisServer] = []
         #: The Sentinels, in start order.
@@ -825,6 +835,8 @@ class Topology:
         try:
             if self.tls and self.certs is None:
                 self._certs_dir = tempfile.mkdtemp(prefix="sentinelfast-certs-")
+                with _live_lock:
+                    _live_dirs[self._certs_dir] = os.getpid()
                 self.certs = make_certificates(self._certs_dir)
             master = self._new_node("master", "master", self._data_auth_config() + self.extra_redis_config)
             master.start()
@@ -874,8 +886,10 @@ class Topology:
                 errors.append(e)
                 log.exception("could not stop %r", node)
         self._started = False
-        if self._certs_dir is not None:
+        if self._certs_dir is not None and self._owner_pid == os.getpid():
             shutil.rmtree(self._certs_dir, ignore_errors=True)
+            with _live_lock:
+                _live_dirs.pop(self._certs_dir, None)
             self._certs_dir = None
             self.certs = None
         if errors:
