@@ -36,6 +36,7 @@ sources = [
     "csrc/socket_io.c",
     "csrc/resp_reader.c",
     "csrc/resp_writer.c",
+    "csrc/resp_python.c",
     "csrc/connection.c",
     "csrc/pool.c",
     "csrc/client.c",

@@ -380,10 +380,8 @@ read_reply(sf_conn *c)
         Py_ssize_t n = sf_sock_recv(c->st, c->fd, c->rbuf, c->rbuf_size, c->socket_timeout);
         if (n < 0)
             break;
-        if (redisReaderFeed(c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
-            PyErr_NoMemory();
+        if (sf_reader_feed(c->reader, c->rbuf, (size_t)n) < 0)
             break;
-        }
     }
     sf_conn_disconnect(c);
     return NULL;

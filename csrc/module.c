@@ -38,7 +38,7 @@ sf_state_from_type(PyTypeObject *tp)
 /* ---------------------------------------------------------------- state */
 
 #define STATE_OBJECTS(X)                                                        \
-    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)                                 \
+    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType) X(ReaderType)                   \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -147,7 +147,8 @@ module_exec(PyObject *module)
         || add_type(module, &sf_pool_spec, &st->PoolType, "Pool") < 0
         || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
-        || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0)
+        || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0
+        || add_type(module, &sf_reader_spec, &st->ReaderType, "Reader") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;
@@ -158,7 +159,8 @@ module_exec(PyObject *module)
         }
         atfork_done = 1;
     }
-    if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0)
+    if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0
+        || PyModule_AddFunctions(module, sf_resp_methods) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "HIREDIS_MAJOR", HIREDIS_MAJOR) < 0
         || PyModule_AddIntConstant(module, "HIREDIS_MINOR", HIREDIS_MINOR) < 0)

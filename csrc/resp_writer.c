@@ -76,12 +76,32 @@ append_bulk(sf_buf *out, const char *s, size_t n)
     return 0;
 }
 
+int
+sf_encoder_set(sf_encoder *enc, PyObject *encoding, PyObject *errors)
+{
+    const char *e = PyUnicode_AsUTF8(encoding);
+    const char *h = e != NULL ? PyUnicode_AsUTF8(errors) : NULL;
+    if (h == NULL)
+        return -1;
+    int utf8 = strcmp(e, "utf-8") == 0 || strcmp(e, "utf8") == 0
+               || strcmp(e, "UTF-8") == 0 || strcmp(e, "UTF8") == 0;
+    enc->encoding = encoding;
+    enc->errors = errors;
+    enc->utf8_strict = utf8 && strcmp(h, "strict") == 0;
+    return 0;
+}
+
+/* redis-py names the type by its __name__ (no module prefix). */
 static int
 data_error(sf_state *st, PyObject *arg)
 {
+    PyObject *name = PyType_GetName(Py_TYPE(arg));
+    if (name == NULL)
+        return -1;
     PyErr_Format(st->DataError,
-                 "Invalid input of type: '%s'. Convert to a bytes, string, int or float first.",
-                 Py_TYPE(arg)->tp_name);
+                 "Invalid input of type: '%U'. Convert to a bytes, string, int or float first.",
+                 name);
+    Py_DECREF(name);
     return -1;
 }
 
