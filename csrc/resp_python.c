@@ -62,6 +62,10 @@ reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (probe == NULL)
         return NULL;
     Py_DECREF(probe);
+    PyObject *handler = PyCodec_LookupError(err);
+    if (handler == NULL)
+        return NULL;
+    Py_DECREF(handler);
 
     reader_obj *self = (reader_obj *)type->tp_alloc(type, 0);
     if (self == NULL)

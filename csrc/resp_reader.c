@@ -182,24 +182,27 @@ consume(sf_reader *r, size_t n)
     r->scanned = 0;
 }
 
-/* The '\n' of the CRLF ending the line that starts at `start` (after its type
- * byte), or NULL. Remembers how far it searched, so no byte is searched twice. */
-static const char *
-find_line_end(sf_reader *r)
+/* Find the CRLF ending the line that starts at `start` (after its type byte):
+ * 1 with *nl at its '\n', 0 when it has not arrived yet, -1 (protocol error set)
+ * for a '\n' without its '\r'. Remembers how far it searched, so no byte is
+ * searched twice however the line is split. */
+static int
+find_line_end(sf_reader *r, const char **nl)
 {
     const char *p = r->buf + r->start;
     size_t avail = r->end - r->start;
     size_t from = r->scanned > 1 ? r->scanned : 1;
-    while (from < avail) {
-        const char *nl = memchr(p + from, '\n', avail - from);
-        if (nl == NULL)
-            break;
-        if (nl[-1] == '\r' && nl - p >= 2)
-            return nl;
-        from = (size_t)(nl - p) + 1;
+    const char *lf = from < avail ? memchr(p + from, '\n', avail - from) : NULL;
+    if (lf == NULL) {
+        r->scanned = avail;
+        return 0;
     }
-    r->scanned = avail;
-    return NULL;
+    if (lf - p < 2 || lf[-1] != '\r') {
+        protocol_error(r, "line feed without carriage return");
+        return -1;
+    }
+    *nl = lf;
+    return 1;
 }
 
 /* A decimal integer as Redis writes it: optional '-', no leading zeros, no sign
@@ -323,9 +326,10 @@ parse_item(sf_reader *r, PyObject **obj)
         snprintf(what, sizeof what, "unexpected reply type byte 0x%02x", (unsigned char)type);
         return protocol_error(r, what);
     }
-    const char *nl = find_line_end(r);
-    if (nl == NULL)
-        return NEED_MORE;
+    const char *nl = NULL;
+    int found = find_line_end(r, &nl);
+    if (found <= 0)
+        return found < 0 ? FAILED : NEED_MORE;
     const char *line = p + 1;
     size_t line_len = (size_t)(nl - 1 - line);
     size_t total = (size_t)(nl - p) + 1;
@@ -333,11 +337,11 @@ parse_item(sf_reader *r, PyObject **obj)
 
     switch (type) {
     case '+':
-        *obj = make_string(r, line, line_len);
-        consume(r, total);
-        return ITEM;
     case '-':
-        *obj = make_error(r, line, line_len);
+        /* A simple string never holds CR or LF (checked once, when complete). */
+        if (memchr(line, '\r', line_len) != NULL)
+            return protocol_error(r, "carriage return inside a simple string");
+        *obj = type == '+' ? make_string(r, line, line_len) : make_error(r, line, line_len);
         consume(r, total);
         return ITEM;
     case ':':
