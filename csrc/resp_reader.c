@@ -304,8 +304,10 @@ push_list(sf_reader *r, PyObject *list, Py_ssize_t len)
 static int
 parse_item(sf_reader *r, PyObject **obj)
 {
-    const char *p = r->buf + r->start;
     size_t avail = r->end - r->start;
+    if (avail == 0)
+        return NEED_MORE;   /* (and r->buf may still be NULL) */
+    const char *p = r->buf + r->start;
 
     if (r->bulk_len >= 0) {
         size_t body = (size_t)r->bulk_len;
@@ -318,8 +320,6 @@ parse_item(sf_reader *r, PyObject **obj)
         r->bulk_len = -1;
         return ITEM;
     }
-    if (avail == 0)
-        return NEED_MORE;
     char type = p[0];
     if (type != '+' && type != '-' && type != ':' && type != '$' && type != '*') {
         char what[64];
