@@ -343,10 +343,8 @@ read_reply(sf_conn *c)
             sf_io_raise(c->st, &e);
             break;
         }
-        if (redisReaderFeed(c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
-            PyErr_NoMemory();
+        if (sf_reader_feed(c->reader, c->rbuf, (size_t)n) < 0)
             break;
-        }
     }
     sf_conn_disconnect(c);
     return NULL;

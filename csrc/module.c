@@ -41,7 +41,7 @@ sf_state_from_type(PyTypeObject *tp)
 
 #define STATE_OBJECTS(X)                                                        \
     X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)   \
-    X(HandshakeType) X(TLSContextType)                                          \
+    X(HandshakeType) X(TLSContextType) X(ReaderType)                            \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -152,7 +152,8 @@ module_exec(PyObject *module)
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
         || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0
         || add_type(module, &sf_handshake_spec, &st->HandshakeType, "Handshake") < 0
-        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0)
+        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0
+        || add_type(module, &sf_reader_spec, &st->ReaderType, "Reader") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;
@@ -164,7 +165,8 @@ module_exec(PyObject *module)
         atfork_done = 1;
     }
     if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0
-        || PyModule_AddFunctions(module, sf_protocol_methods) < 0)
+        || PyModule_AddFunctions(module, sf_protocol_methods) < 0
+        || PyModule_AddFunctions(module, sf_resp_methods) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "HANDSHAKE_OK", SF_HANDSHAKE_OK) < 0
         || PyModule_AddIntConstant(module, "HANDSHAKE_NOT_MASTER", SF_HANDSHAKE_NOT_MASTER) < 0
