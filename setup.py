@@ -39,6 +39,7 @@ sources = [
     "csrc/tls_context.c",
     "csrc/resp_reader.c",
     "csrc/resp_writer.c",
+    "csrc/resp_python.c",
     "csrc/connection.c",
     "csrc/pool.c",
     "csrc/client.c",
@@ -50,6 +51,7 @@ sources = [
     "csrc/sentinel_link.c",
     "csrc/sentinel_monitor.c",
     "csrc/reply_parsers.c",
+    "csrc/protocol.c",
 ]
 
 setup(

@@ -4,6 +4,7 @@
  * other than an error reply closes the socket, so a connection that broke in the
  * middle of a command is never used again as it was. */
 #include "connection.h"
+#include "protocol.h"
 
 #include <structmember.h>
 
@@ -70,23 +71,6 @@ transport_send(sf_conn *c, const char *buf, size_t len)
     return r < 0 ? sf_io_raise(c->st, &e) : 0;
 }
 
-/* Append one command given as C values (for the handshake). */
-static int
-append_command(sf_conn *c, Py_ssize_t n, PyObject **args)
-{
-    return sf_encode_command(c->st, &c->wbuf, &c->encoder, args, n);
-}
-
-static int
-ok_reply(sf_state *st, PyObject *reply)
-{
-    if (PyBytes_Check(reply))
-        return PyBytes_GET_SIZE(reply) == 2 && memcmp(PyBytes_AS_STRING(reply), "OK", 2) == 0;
-    if (PyUnicode_Check(reply))
-        return PyUnicode_CompareWithASCIIString(reply, "OK") == 0;
-    return 0;
-}
-
 /* The user and password to AUTH with, from credential_provider or the options. */
 static int
 get_credentials(sf_conn *c, PyObject **user, PyObject **password)
@@ -125,123 +109,54 @@ get_credentials(sf_conn *c, PyObject **user, PyObject **password)
     return 0;
 }
 
-/* NULL if the ROLE reply says master; else the ConnectionError to raise (and the
- * service forgets this address, so that the next attempt asks Sentinel again). */
-static PyObject *
-check_role(sf_conn *c, PyObject *reply)
-{
-    PyObject *role = PyList_Check(reply) && PyList_GET_SIZE(reply) > 0
-                         ? PyList_GET_ITEM(reply, 0) : NULL;
-    if (role != NULL && PyBytes_Check(role) && strcmp(PyBytes_AS_STRING(role), "master") == 0)
-        return NULL;
-    const char *host = PyUnicode_AsUTF8(c->host);
-    if (host == NULL)
-        return NULL;
-    sf_service_invalidate(c->svc, host, c->port);
-    return PyObject_CallFunction(c->st->ConnectionError, "s",
-                                 "The server is not a master (ROLE check); asking Sentinel again");
-}
-
 /* AUTH, CLIENT SETNAME, SELECT (and ROLE for a service's master connections) in one
- * round trip. */
+ * round trip; the rules are protocol.c's. */
 static int
 handshake(sf_conn *c)
 {
-    enum { AUTH, SETNAME, SELECT, ROLE };
-    int sent[4];
-    int count = 0;
-    PyObject *user = NULL, *password = NULL;
-    c->wbuf.len = 0;
-    if (get_credentials(c, &user, &password) < 0)
+    sf_handshake_params p = {NULL, NULL, c->client_name, c->db, c->svc != NULL};
+    sf_handshake hs;
+    if (get_credentials(c, &p.username, &p.password) < 0)
         return -1;
-    if (password != NULL) {
-        PyObject *args[3];
-        Py_ssize_t n = 0;
-        args[n++] = c->st->str_AUTH;
-        if (user != NULL && user != Py_None)
-            args[n++] = user;
-        args[n++] = password;
-        int r = append_command(c, n, args);
-        Py_XDECREF(user);
-        Py_DECREF(password);
-        if (r < 0)
-            return -1;
-        sent[count++] = AUTH;
-    }
-    else {
-        Py_XDECREF(user);
-    }
-    if (c->client_name != Py_None) {
-        PyObject *args[] = {c->st->str_CLIENT_SETNAME, c->client_name};
-        if (append_command(c, 2, args) < 0)
-            return -1;
-        sent[count++] = SETNAME;
-    }
-    if (c->db != 0) {
-        PyObject *db = PyLong_FromLong(c->db);
-        if (db == NULL)
-            return -1;
-        PyObject *args[] = {c->st->str_SELECT, db};
-        int r = append_command(c, 2, args);
-        Py_DECREF(db);
-        if (r < 0)
-            return -1;
-        sent[count++] = SELECT;
-    }
-    if (c->svc != NULL) {
-        PyObject *role = c->st->str_ROLE;
-        if (append_command(c, 1, &role) < 0)
-            return -1;
-        sent[count++] = ROLE;
-    }
-    if (count == 0)
+    c->wbuf.len = 0;
+    int r = sf_handshake_build(c->st, &p, &c->encoder, &c->wbuf, &hs);
+    Py_XDECREF(p.username);
+    Py_XDECREF(p.password);
+    if (r < 0)
+        return -1;
+    if (hs.count == 0)
         return 0;
     c->deadline = sf_deadline_after(c->socket_timeout);
     if (transport_send(c, c->wbuf.data, c->wbuf.len) < 0)
         return -1;
     c->reader_ctx.decode = 0;
-    PyObject *first_error = NULL;
-    for (int i = 0; i < count; i++) {
-        PyObject *reply = read_reply(c);
-        if (reply == NULL) {
-            Py_XDECREF(first_error);
+    PyObject *replies[SF_HANDSHAKE_MAX_STEPS];
+    int n = 0;
+    for (; n < hs.count; n++) {
+        replies[n] = read_reply(c);
+        if (replies[n] == NULL)
+            break;
+    }
+    PyObject *error = NULL;
+    r = n == hs.count ? sf_handshake_check(c->st, &hs, replies, &error) : -1;
+    for (int i = 0; i < n; i++)
+        Py_DECREF(replies[i]);
+    if (r == SF_HANDSHAKE_OK)
+        return 0;
+    if (r == SF_HANDSHAKE_NOT_MASTER) {
+        /* The service forgets this address, so the next attempt asks Sentinel again. */
+        const char *host = PyUnicode_AsUTF8(c->host);
+        if (host == NULL) {
+            Py_DECREF(error);
             return -1;
         }
-        if (first_error == NULL) {
-            if (PyExceptionInstance_Check(reply)) {
-                first_error = Py_NewRef(reply);
-            }
-            else if (sent[i] == ROLE) {
-                first_error = check_role(c, reply);
-                if (first_error == NULL && PyErr_Occurred()) {
-                    Py_DECREF(reply);
-                    return -1;
-                }
-            }
-            else if (!ok_reply(c->st, reply)) {
-                if (sent[i] == AUTH)
-                    first_error = PyObject_CallFunction(c->st->AuthenticationError, "s",
-                                                        "Invalid Username or Password");
-                else if (sent[i] == SETNAME)
-                    first_error = PyObject_CallFunction(c->st->ConnectionError, "s",
-                                                        "Error setting client name");
-                else
-                    first_error = PyObject_CallFunction(c->st->ConnectionError, "s",
-                                                        "Invalid Database");
-                if (first_error == NULL) {
-                    Py_DECREF(reply);
-                    return -1;
-                }
-            }
-        }
-        Py_DECREF(reply);
+        sf_service_invalidate(c->svc, host, c->port);
     }
-    if (first_error != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(first_error), first_error);
-        Py_DECREF(first_error);
-        return -1;
+    if (error != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+        Py_DECREF(error);
     }
-    return 0;
+    return -1;
 }
 
 /* Open the transport to the address in host/port (or the unix socket). */
@@ -428,10 +343,8 @@ read_reply(sf_conn *c)
             sf_io_raise(c->st, &e);
             break;
         }
-        if (redisReaderFeed(c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
-            PyErr_NoMemory();
+        if (sf_reader_feed(c->reader, c->rbuf, (size_t)n) < 0)
             break;
-        }
     }
     sf_conn_disconnect(c);
     return NULL;
@@ -466,7 +379,7 @@ health_check(sf_conn *c)
             return -1;
         PyObject *ping = c->st->str_PING;
         c->wbuf.len = 0;
-        if (append_command(c, 1, &ping) < 0)
+        if (sf_encode_command(c->st, &c->wbuf, &c->encoder, &ping, 1) < 0)
             return -1;
         if (send_buffer(c) == 0) {
             c->reader_ctx.decode = 0;
@@ -521,8 +434,9 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_d
     if (reply == NULL)
         return NULL;
     touched(c);
-    if (PyExceptionInstance_Check(reply)) {
-        if (c->svc != NULL && PyObject_TypeCheck(reply, (PyTypeObject *)c->st->ReadOnlyError)) {
+    sf_reply_kind kind = sf_classify_reply(c->st, reply, c->svc != NULL);
+    if (kind != SF_REPLY_VALUE) {
+        if (kind == SF_REPLY_DEMOTED) {
             /* The master we write to was demoted: forget it and let the retry policy
              * reconnect to the one Sentinel names now. */
             const char *host = PyUnicode_AsUTF8(c->host);

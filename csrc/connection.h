@@ -61,7 +61,7 @@ typedef struct {
     sf_service *svc;
     int fd_tracked;
 
-    redisReader *reader;
+    sf_reader *reader;
     sf_reader_ctx reader_ctx;
     sf_buf wbuf;
     char *rbuf;

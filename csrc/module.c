@@ -4,6 +4,7 @@
 
 #include "sentinel_monitor.h"
 #include "backoff.h"
+#include "protocol.h"
 #include "tls_context.h"
 
 #include <hiredis/hiredis.h>
@@ -39,7 +40,8 @@ sf_state_from_type(PyTypeObject *tp)
 /* ---------------------------------------------------------------- state */
 
 #define STATE_OBJECTS(X)                                                        \
-    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType) X(TLSContextType)               \
+    X(ConnectionType) X(PoolType) X(ClientType) X(ServiceType) X(MonitorType)   \
+    X(HandshakeType) X(TLSContextType) X(ReaderType)                            \
     X(RedisError) X(ConnectionError) X(TimeoutError) X(AuthenticationError)     \
     X(BusyLoadingError) X(MaxConnectionsError) X(InvalidResponse)               \
     X(ResponseError) X(DataError) X(ReadOnlyError) X(ExecAbortError)            \
@@ -149,7 +151,9 @@ module_exec(PyObject *module)
         || add_type(module, &sf_client_spec, &st->ClientType, "Client") < 0
         || add_type(module, &sf_service_spec, &st->ServiceType, "Service") < 0
         || add_type(module, &sf_monitor_spec, &st->MonitorType, "Monitor") < 0
-        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0)
+        || add_type(module, &sf_handshake_spec, &st->HandshakeType, "Handshake") < 0
+        || add_type(module, &sf_tls_context_spec, &st->TLSContextType, "TLSContext") < 0
+        || add_type(module, &sf_reader_spec, &st->ReaderType, "Reader") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
         return -1;
@@ -160,7 +164,15 @@ module_exec(PyObject *module)
         }
         atfork_done = 1;
     }
-    if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0)
+    if (PyModule_AddFunctions(module, sf_reply_parser_methods) < 0
+        || PyModule_AddFunctions(module, sf_protocol_methods) < 0
+        || PyModule_AddFunctions(module, sf_resp_methods) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "HANDSHAKE_OK", SF_HANDSHAKE_OK) < 0
+        || PyModule_AddIntConstant(module, "HANDSHAKE_NOT_MASTER", SF_HANDSHAKE_NOT_MASTER) < 0
+        || PyModule_AddIntConstant(module, "REPLY_VALUE", SF_REPLY_VALUE) < 0
+        || PyModule_AddIntConstant(module, "REPLY_ERROR", SF_REPLY_ERROR) < 0
+        || PyModule_AddIntConstant(module, "REPLY_DEMOTED", SF_REPLY_DEMOTED) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "HIREDIS_MAJOR", HIREDIS_MAJOR) < 0
         || PyModule_AddIntConstant(module, "HIREDIS_MINOR", HIREDIS_MINOR) < 0)

@@ -1,151 +1,436 @@
-/* hiredis reader callbacks that build Python objects directly.
+/* RESP2 reply reader: an incremental parser that builds Python objects directly.
  *
- * A callback never returns NULL for a Python error: hiredis would report that as
- * "out of memory". Instead the exception is stashed in the context, a placeholder
- * (None) takes the object's place, and sf_reader_next raises it once the whole
- * reply has been read, so the stream stays in step. */
+ * Input is appended to one buffer; `start` is the first byte not parsed yet. Each
+ * item (a line, a bulk string header, a bulk string body) is consumed as soon as it
+ * is parsed, so a reply's partial state is only: the lists being filled (an explicit
+ * stack on the heap, one frame per open list, so nesting depth costs memory, never
+ * C stack), a bulk string whose header was read, and how far the current line was
+ * already searched for its CRLF (so a line fed in many pieces is scanned once).
+ *
+ * Errors while building one element (a decode error, an error_from_reply failure)
+ * are deferred: the element becomes None, the reply is read to its end and then the
+ * error is raised, so the stream stays in step. Protocol errors and allocation
+ * failures of the parser itself (a list, the stack) leave the stream out of step:
+ * the reader is marked broken and refuses any further use. */
 #include "resp_reader.h"
 
-#if HIREDIS_MAJOR >= 1
-typedef size_t sf_array_len;
-#else
-typedef int sf_array_len;
-#endif
+#include <limits.h>
+#include <string.h>
 
-static void
-stash_error(sf_reader_ctx *ctx)
-{
-    if (ctx->pending_exc == NULL)
-        ctx->pending_exc = sf_err_fetch();
-    else
-        PyErr_Clear();
-}
+#define MIN_BUFFER 4096
+#define KEEP_BUFFER (256 * 1024)   /* an emptied buffer larger than this is released */
+#define MIN_STACK 8
 
-/* Attach `obj` to its parent list (if it has one) and return it. */
-static void *
-attach(const redisReadTask *task, PyObject *obj)
-{
-    if (task->parent != NULL) {
-        PyObject *parent = (PyObject *)task->parent->obj;
-        PyList_SET_ITEM(parent, task->idx, obj);   /* steals the reference */
-    }
-    return obj;
-}
+typedef struct {
+    PyObject *list;         /* owned; slots [filled, len) still NULL */
+    Py_ssize_t len;
+    Py_ssize_t filled;
+} sf_frame;
 
-static void *
-placeholder(const redisReadTask *task, sf_reader_ctx *ctx)
-{
-    stash_error(ctx);
-    return attach(task, Py_NewRef(Py_None));
-}
-
-static PyObject *
-error_instance(sf_reader_ctx *ctx, const char *s, size_t len)
-{
-    PyObject *text = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "replace");
-    if (text == NULL)
-        return NULL;
-    PyObject *exc = PyObject_CallOneArg(ctx->st->error_from_reply, text);
-    Py_DECREF(text);
-    return exc;
-}
-
-static void *
-create_string(const redisReadTask *task, char *s, size_t len)
-{
-    sf_reader_ctx *ctx = task->privdata;
-    PyObject *obj;
-    if (task->type == REDIS_REPLY_ERROR)
-        obj = error_instance(ctx, s, len);
-    else if (!ctx->decode)
-        obj = PyBytes_FromStringAndSize(s, (Py_ssize_t)len);
-    else if (ctx->utf8_strict)
-        obj = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, NULL);
-    else
-        obj = PyUnicode_Decode(s, (Py_ssize_t)len, PyUnicode_AsUTF8(ctx->encoding),
-                               PyUnicode_AsUTF8(ctx->errors));
-    if (obj == NULL)
-        return placeholder(task, ctx);
-    return attach(task, obj);
-}
-
-static void *
-create_array(const redisReadTask *task, sf_array_len len)
-{
-    sf_reader_ctx *ctx = task->privdata;
-    PyObject *obj = PyList_New((Py_ssize_t)len);
-    if (obj == NULL)
-        return placeholder(task, ctx);
-    return attach(task, obj);
-}
-
-static void *
-create_integer(const redisReadTask *task, long long value)
-{
-    sf_reader_ctx *ctx = task->privdata;
-    PyObject *obj = PyLong_FromLongLong(value);
-    if (obj == NULL)
-        return placeholder(task, ctx);
-    return attach(task, obj);
-}
-
-static void *
-create_nil(const redisReadTask *task)
-{
-    return attach(task, Py_NewRef(Py_None));
-}
-
-static void
-free_object(void *obj)
-{
-    Py_XDECREF((PyObject *)obj);
-}
-
-static redisReplyObjectFunctions python_objects = {
-    .createString = create_string,
-    .createArray = create_array,
-    .createInteger = create_integer,
-    .createNil = create_nil,
-    .freeObject = free_object,
+struct sf_reader {
+    sf_reader_ctx *ctx;
+    char *buf;
+    size_t start;           /* first byte not parsed yet */
+    size_t end;             /* one past the last byte fed */
+    size_t cap;
+    size_t scanned;         /* bytes after `start` already searched for the line's CRLF */
+    long long bulk_len;     /* >= 0: a bulk header was read; its body and CRLF come next */
+    size_t in_reply;        /* bytes of the unfinished reply already consumed */
+    sf_frame *stack;        /* the lists being filled, outermost first */
+    size_t depth;
+    size_t stack_cap;
+    int broken;
 };
 
-redisReader *
+enum { NEED_MORE, ITEM, OPENED, FAILED };
+
+/* ---------------------------------------------------------------- lifecycle */
+
+sf_reader *
 sf_reader_new(sf_reader_ctx *ctx)
 {
-    redisReader *r = redisReaderCreateWithFunctions(&python_objects);
+    sf_reader *r = PyMem_RawCalloc(1, sizeof *r);
     if (r == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
-    r->privdata = ctx;
+    r->ctx = ctx;
+    r->bulk_len = -1;
     return r;
 }
 
-void
-sf_reader_free(redisReader *r)
+static void
+drop_partial_reply(sf_reader *r)
 {
-    if (r != NULL)
-        redisReaderFree(r);
+    while (r->depth > 0) {
+        r->depth--;
+        Py_CLEAR(r->stack[r->depth].list);
+    }
+}
+
+void
+sf_reader_free(sf_reader *r)
+{
+    if (r == NULL)
+        return;
+    drop_partial_reply(r);
+    Py_CLEAR(r->ctx->pending_exc);
+    PyMem_RawFree(r->stack);
+    PyMem_RawFree(r->buf);
+    PyMem_RawFree(r);
+}
+
+size_t
+sf_reader_buffered(const sf_reader *r)
+{
+    return r->end - r->start + r->in_reply;
 }
 
 int
-sf_reader_next(redisReader *r, PyObject **reply)
+sf_reader_broken(const sf_reader *r)
 {
-    sf_reader_ctx *ctx = r->privdata;
-    void *obj = NULL;
-    if (redisReaderGetReply(r, &obj) == REDIS_ERR) {
-        Py_CLEAR(ctx->pending_exc);
-        PyErr_Format(ctx->st->InvalidResponse, "Protocol error: %s", r->errstr);
-        return -1;
-    }
-    if (obj == NULL)
+    return r->broken;
+}
+
+static int
+refuse_broken(sf_reader *r)
+{
+    PyErr_SetString(r->ctx->st->InvalidResponse,
+                    "Protocol error: the reply stream is unusable after an earlier error");
+    return -1;
+}
+
+/* The stream is out of step: keep the exception already set, drop everything else. */
+static int
+break_stream(sf_reader *r)
+{
+    r->broken = 1;
+    drop_partial_reply(r);
+    Py_CLEAR(r->ctx->pending_exc);
+    return FAILED;
+}
+
+static int
+protocol_error(sf_reader *r, const char *what)
+{
+    PyErr_Format(r->ctx->st->InvalidResponse, "Protocol error: %s", what);
+    return break_stream(r);
+}
+
+/* ---------------------------------------------------------------- input */
+
+int
+sf_reader_feed(sf_reader *r, const char *data, size_t len)
+{
+    if (r->broken)
+        return refuse_broken(r);
+    if (len == 0)
         return 0;
-    if (ctx->pending_exc != NULL) {
-        Py_DECREF((PyObject *)obj);
-        sf_err_restore(ctx->pending_exc);
-        ctx->pending_exc = NULL;
+    size_t pending = r->end - r->start;
+    if (pending == 0) {
+        r->start = r->end = 0;
+        if (r->cap > KEEP_BUFFER && len <= KEEP_BUFFER) {
+            PyMem_RawFree(r->buf);
+            r->buf = NULL;
+            r->cap = 0;
+        }
+    }
+    if (r->cap - r->end >= len) {
+        memcpy(r->buf + r->end, data, len);
+        r->end += len;
+        return 0;
+    }
+    if (len > SIZE_MAX - pending) {
+        PyErr_NoMemory();
+        break_stream(r);
         return -1;
     }
-    *reply = obj;
+    size_t need = pending + len;
+    if (r->start >= pending && r->cap >= need) {
+        /* Reclaim the parsed prefix; it is at least as long as what moves, so each
+         * byte is moved at most once per byte consumed before it. */
+        memmove(r->buf, r->buf + r->start, pending);
+    }
+    else {
+        size_t cap = r->cap > MIN_BUFFER / 2 ? r->cap : MIN_BUFFER / 2;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        char *buf = PyMem_RawMalloc(cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            break_stream(r);
+            return -1;
+        }
+        if (pending > 0)
+            memcpy(buf, r->buf + r->start, pending);
+        PyMem_RawFree(r->buf);
+        r->buf = buf;
+        r->cap = cap;
+    }
+    r->start = 0;
+    r->end = pending;
+    memcpy(r->buf + r->end, data, len);
+    r->end += len;
+    return 0;
+}
+
+static void
+consume(sf_reader *r, size_t n)
+{
+    r->start += n;
+    r->in_reply += n;
+    r->scanned = 0;
+}
+
+/* Find the CRLF ending the line that starts at `start` (after its type byte):
+ * 1 with *nl at its '\n', 0 when it has not arrived yet, -1 (protocol error set)
+ * for a '\n' without its '\r'. Remembers how far it searched, so no byte is
+ * searched twice however the line is split. */
+static int
+find_line_end(sf_reader *r, const char **nl)
+{
+    const char *p = r->buf + r->start;
+    size_t avail = r->end - r->start;
+    size_t from = r->scanned > 1 ? r->scanned : 1;
+    const char *lf = from < avail ? memchr(p + from, '\n', avail - from) : NULL;
+    if (lf == NULL) {
+        r->scanned = avail;
+        return 0;
+    }
+    if (lf - p < 2 || lf[-1] != '\r') {
+        protocol_error(r, "line feed without carriage return");
+        return -1;
+    }
+    *nl = lf;
     return 1;
+}
+
+/* A decimal integer as Redis writes it: optional '-', no leading zeros, no sign
+ * on zero, within long long. 0 ok, -1 not a number. */
+static int
+parse_integer(const char *s, size_t n, long long *out)
+{
+    int negative = 0;
+    if (n > 0 && s[0] == '-') {
+        negative = 1;
+        s++;
+        n--;
+    }
+    if (n == 0 || n > 19 || s[0] < '0' || s[0] > '9' || (s[0] == '0' && (n > 1 || negative)))
+        return -1;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long long)(s[i] - '0');   /* 19 digits cannot wrap */
+    }
+    if (negative) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return -1;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    }
+    else {
+        if (v > (unsigned long long)LLONG_MAX)
+            return -1;
+        *out = (long long)v;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- objects */
+
+/* An element could not be built: remember the first error, use None in its place. */
+static PyObject *
+placeholder(sf_reader *r)
+{
+    if (r->ctx->pending_exc == NULL)
+        r->ctx->pending_exc = sf_err_fetch();
+    else
+        PyErr_Clear();
+    return Py_NewRef(Py_None);
+}
+
+static PyObject *
+make_error(sf_reader *r, const char *s, size_t n)
+{
+    PyObject *text = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
+    if (text == NULL)
+        return placeholder(r);
+    PyObject *exc = PyObject_CallOneArg(r->ctx->st->error_from_reply, text);
+    Py_DECREF(text);
+    return exc != NULL ? exc : placeholder(r);
+}
+
+static PyObject *
+make_string(sf_reader *r, const char *s, size_t n)
+{
+    sf_reader_ctx *ctx = r->ctx;
+    PyObject *obj;
+    if (!ctx->decode)
+        obj = PyBytes_FromStringAndSize(s, (Py_ssize_t)n);
+    else if (ctx->utf8_strict)
+        obj = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, NULL);
+    else {
+        const char *enc = PyUnicode_AsUTF8(ctx->encoding);
+        const char *errors = enc != NULL ? PyUnicode_AsUTF8(ctx->errors) : NULL;
+        obj = errors != NULL ? PyUnicode_Decode(s, (Py_ssize_t)n, enc, errors) : NULL;
+    }
+    return obj != NULL ? obj : placeholder(r);
+}
+
+static int
+push_list(sf_reader *r, PyObject *list, Py_ssize_t len)
+{
+    if (r->depth == r->stack_cap) {
+        size_t cap = r->stack_cap ? r->stack_cap * 2 : MIN_STACK;
+        sf_frame *stack = cap <= SIZE_MAX / sizeof *stack
+                              ? PyMem_RawRealloc(r->stack, cap * sizeof *stack) : NULL;
+        if (stack == NULL) {
+            Py_DECREF(list);
+            PyErr_NoMemory();
+            return -1;
+        }
+        r->stack = stack;
+        r->stack_cap = cap;
+    }
+    r->stack[r->depth++] = (sf_frame){.list = list, .len = len, .filled = 0};
+    return 0;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Parse the next item at `start`: ITEM with *obj set (a complete value), OPENED
+ * (a non-empty list was pushed), NEED_MORE, or FAILED (exception set, broken). */
+static int
+parse_item(sf_reader *r, PyObject **obj)
+{
+    size_t avail = r->end - r->start;
+    if (avail == 0)
+        return NEED_MORE;   /* (and r->buf may still be NULL) */
+    const char *p = r->buf + r->start;
+
+    if (r->bulk_len >= 0) {
+        size_t body = (size_t)r->bulk_len;
+        if (avail < body + 2)
+            return NEED_MORE;
+        if (p[body] != '\r' || p[body + 1] != '\n')
+            return protocol_error(r, "bulk string not followed by CRLF");
+        *obj = make_string(r, p, body);
+        consume(r, body + 2);
+        r->bulk_len = -1;
+        return ITEM;
+    }
+    char type = p[0];
+    if (type != '+' && type != '-' && type != ':' && type != '$' && type != '*') {
+        char what[64];
+        snprintf(what, sizeof what, "unexpected reply type byte 0x%02x", (unsigned char)type);
+        return protocol_error(r, what);
+    }
+    const char *nl = NULL;
+    int found = find_line_end(r, &nl);
+    if (found <= 0)
+        return found < 0 ? FAILED : NEED_MORE;
+    const char *line = p + 1;
+    size_t line_len = (size_t)(nl - 1 - line);
+    size_t total = (size_t)(nl - p) + 1;
+    long long n;
+
+    switch (type) {
+    case '+':
+    case '-':
+        /* A simple string never holds CR or LF (checked once, when complete). */
+        if (memchr(line, '\r', line_len) != NULL)
+            return protocol_error(r, "carriage return inside a simple string");
+        *obj = type == '+' ? make_string(r, line, line_len) : make_error(r, line, line_len);
+        consume(r, total);
+        return ITEM;
+    case ':':
+        if (parse_integer(line, line_len, &n) < 0)
+            return protocol_error(r, "bad integer value");
+        *obj = PyLong_FromLongLong(n);
+        if (*obj == NULL)
+            *obj = placeholder(r);
+        consume(r, total);
+        return ITEM;
+    case '$':
+        if (parse_integer(line, line_len, &n) < 0)
+            return protocol_error(r, "bad bulk string length");
+        if (n < -1 || n > (long long)(PY_SSIZE_T_MAX - 2))
+            return protocol_error(r, "bulk string length out of range");
+        consume(r, total);
+        if (n == -1) {
+            *obj = Py_NewRef(Py_None);
+            return ITEM;
+        }
+        r->bulk_len = n;
+        return parse_item(r, obj);   /* the body may be here already (tail call, depth 1) */
+    default: /* '*' */
+        if (parse_integer(line, line_len, &n) < 0)
+            return protocol_error(r, "bad array length");
+        if (n < -1)
+            return protocol_error(r, "array length out of range");
+        consume(r, total);
+        if (n == -1) {
+            *obj = Py_NewRef(Py_None);
+            return ITEM;
+        }
+        if ((unsigned long long)n > (unsigned long long)PY_SSIZE_T_MAX / sizeof(PyObject *)) {
+            PyErr_NoMemory();
+            return break_stream(r);
+        }
+        PyObject *list = PyList_New((Py_ssize_t)n);
+        if (list == NULL)
+            return break_stream(r);   /* MemoryError: its elements cannot be placed */
+        if (n == 0) {
+            *obj = list;
+            return ITEM;
+        }
+        if (push_list(r, list, (Py_ssize_t)n) < 0)
+            return break_stream(r);
+        return OPENED;
+    }
+}
+
+int
+sf_reader_next(sf_reader *r, PyObject **reply)
+{
+    if (r->broken)
+        return refuse_broken(r);
+    for (;;) {
+        PyObject *obj = NULL;
+        int got = parse_item(r, &obj);
+        if (got == NEED_MORE)
+            return 0;
+        if (got == FAILED)
+            return -1;
+        if (got == OPENED)
+            continue;
+        /* A complete value: put it in its list; a list that is full is complete too. */
+        while (r->depth > 0) {
+            sf_frame *top = &r->stack[r->depth - 1];
+            PyList_SET_ITEM(top->list, top->filled, obj);   /* steals obj */
+            top->filled++;
+            if (top->filled < top->len) {
+                obj = NULL;
+                break;
+            }
+            obj = top->list;
+            top->list = NULL;
+            r->depth--;
+        }
+        if (obj == NULL)
+            continue;
+        r->in_reply = 0;
+        if (r->start == r->end)
+            r->start = r->end = 0;
+        if (r->ctx->pending_exc != NULL) {
+            Py_DECREF(obj);
+            PyObject *exc = r->ctx->pending_exc;
+            r->ctx->pending_exc = NULL;
+            sf_err_restore(exc);
+            return -1;
+        }
+        *reply = obj;
+        return 1;
+    }
 }

@@ -76,12 +76,32 @@ append_bulk(sf_buf *out, const char *s, size_t n)
     return 0;
 }
 
+int
+sf_encoder_set(sf_encoder *enc, PyObject *encoding, PyObject *errors)
+{
+    const char *e = PyUnicode_AsUTF8(encoding);
+    const char *h = e != NULL ? PyUnicode_AsUTF8(errors) : NULL;
+    if (h == NULL)
+        return -1;
+    int utf8 = strcmp(e, "utf-8") == 0 || strcmp(e, "utf8") == 0
+               || strcmp(e, "UTF-8") == 0 || strcmp(e, "UTF8") == 0;
+    enc->encoding = encoding;
+    enc->errors = errors;
+    enc->utf8_strict = utf8 && strcmp(h, "strict") == 0;
+    return 0;
+}
+
+/* redis-py names the type by its __name__ (no module prefix). */
 static int
 data_error(sf_state *st, PyObject *arg)
 {
+    PyObject *name = PyType_GetName(Py_TYPE(arg));
+    if (name == NULL)
+        return -1;
     PyErr_Format(st->DataError,
-                 "Invalid input of type: '%s'. Convert to a bytes, string, int or float first.",
-                 Py_TYPE(arg)->tp_name);
+                 "Invalid input of type: '%U'. Convert to a bytes, string, int or float first.",
+                 name);
+    Py_DECREF(name);
     return -1;
 }
 
@@ -160,31 +180,30 @@ append_arg(sf_state *st, sf_buf *out, const sf_encoder *enc, PyObject *arg)
     return data_error(st, arg);
 }
 
-/* Count the words of a command name like "CONFIG GET" (split on ASCII whitespace). */
-static Py_ssize_t
-split_words(const char *s, Py_ssize_t n, const char **starts, Py_ssize_t *lens, Py_ssize_t max)
+static int
+is_space(char ch)
 {
-    Py_ssize_t count = 0, i = 0;
-    while (i < n) {
-        while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'
-                         || s[i] == '\v' || s[i] == '\f'))
-            i++;
-        if (i >= n)
-            break;
-        Py_ssize_t start = i;
-        while (i < n && !(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'
-                          || s[i] == '\v' || s[i] == '\f'))
-            i++;
-        if (count < max) {
-            starts[count] = s + start;
-            lens[count] = i - start;
-        }
-        count++;
-    }
-    return count;
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
 }
 
-#define MAX_NAME_WORDS 8
+/* The next word of a command name like "CONFIG GET" (split on ASCII whitespace,
+ * as bytes.split() does) at or after *pos: 1 with *word, *len set, 0 at the end. */
+static int
+next_word(const char *s, Py_ssize_t n, Py_ssize_t *pos, const char **word, Py_ssize_t *len)
+{
+    Py_ssize_t i = *pos;
+    while (i < n && is_space(s[i]))
+        i++;
+    if (i >= n)
+        return 0;
+    Py_ssize_t start = i;
+    while (i < n && !is_space(s[i]))
+        i++;
+    *word = s + start;
+    *len = i - start;
+    *pos = i;
+    return 1;
+}
 
 int
 sf_encode_command(sf_state *st, sf_buf *out, const sf_encoder *enc,
@@ -195,7 +214,8 @@ sf_encode_command(sf_state *st, sf_buf *out, const sf_encoder *enc,
         PyErr_SetString(PyExc_TypeError, "execute_command() needs a command name");
         return -1;
     }
-    /* The command name may hold several words ("SENTINEL MASTERS"). */
+    /* The command name may hold several words ("SENTINEL MASTERS"): redis-py splits
+     * a str name always, a bytes or bytearray name when it holds a space. */
     const char *name = NULL;
     Py_ssize_t name_len = 0;
     PyObject *first = args[0];
@@ -204,29 +224,27 @@ sf_encode_command(sf_state *st, sf_buf *out, const sf_encoder *enc,
         if (name == NULL)
             return -1;
     }
-    else if (PyBytes_Check(first)) {
-        name = PyBytes_AS_STRING(first);
-        name_len = PyBytes_GET_SIZE(first);
+    else if (PyBytes_Check(first) || PyByteArray_Check(first)) {
+        name = PyBytes_Check(first) ? PyBytes_AS_STRING(first) : PyByteArray_AS_STRING(first);
+        name_len = PyBytes_Check(first) ? PyBytes_GET_SIZE(first) : PyByteArray_GET_SIZE(first);
         if (memchr(name, ' ', (size_t)name_len) == NULL)
-            name = NULL;   /* redis-py splits bytes names only on a space */
+            name = NULL;
     }
 
-    const char *starts[MAX_NAME_WORDS];
-    Py_ssize_t lens[MAX_NAME_WORDS];
     Py_ssize_t words = 1;
-    if (name != NULL) {
-        words = split_words(name, name_len, starts, lens, MAX_NAME_WORDS);
-        if (words > MAX_NAME_WORDS) {
-            PyErr_SetString(st->DataError, "command name has too many words");
-            return -1;
-        }
-    }
+    const char *word;
+    Py_ssize_t word_len, pos = 0;
+    if (name != NULL)
+        for (words = 0; next_word(name, name_len, &pos, &word, &word_len); words++)
+            ;
     if (append_header(out, '*', (size_t)(words + nargs - 1)) < 0)
         goto error;
     Py_ssize_t i = 0;
     if (name != NULL) {
-        for (Py_ssize_t w = 0; w < words; w++)
-            if (append_bulk(out, starts[w], (size_t)lens[w]) < 0)
+        /* (a bytearray cannot change here: nothing below runs Python code before
+         * the words are copied) */
+        for (pos = 0; next_word(name, name_len, &pos, &word, &word_len);)
+            if (append_bulk(out, word, (size_t)word_len) < 0)
                 goto error;
         i = 1;
     }

@@ -29,6 +29,10 @@ typedef struct {
     int utf8_strict;           /* fast path: PyUnicode_AsUTF8AndSize */
 } sf_encoder;
 
+/* Point `enc` at `encoding` and `errors` (borrowed, str) and pick the fast path
+ * when they mean strict UTF-8. 0, or -1 with an exception set. */
+int sf_encoder_set(sf_encoder *enc, PyObject *encoding, PyObject *errors);
+
 /* Append one command.  `args` are the command's arguments as given to
  * execute_command; a str or bytes first argument containing spaces is split into
  * words, as redis-py does ("CONFIG GET" -> "CONFIG", "GET").

@@ -15,7 +15,9 @@ typedef struct {
     PyTypeObject *ClientType;
     PyTypeObject *ServiceType;
     PyTypeObject *MonitorType;
+    PyTypeObject *HandshakeType;
     PyTypeObject *TLSContextType;           /* tls_context.c */
+    PyTypeObject *ReaderType;       /* resp_python.c */
 
     /* exception classes, from sentinelfast.exceptions */
     PyObject *RedisError;
@@ -118,12 +120,14 @@ double sf_monotonic(void);
 extern PyType_Spec sf_connection_spec;
 extern PyType_Spec sf_pool_spec;
 extern PyType_Spec sf_client_spec;
+extern PyType_Spec sf_reader_spec;           /* resp_python.c */
 
 /* Commands retried by the retry loop since the module was loaded (all threads). */
 extern unsigned long sf_retry_count;
 
 /* Module-level functions defined outside module.c */
 extern PyMethodDef sf_reply_parser_methods[];   /* reply_parsers.c */
+extern PyMethodDef sf_resp_methods[];           /* resp_python.c: encode_command */
 PyObject *sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sf_discover_replicas(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 

@@ -6,7 +6,7 @@ written as properties; attributes with a C setter are plain attributes.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar, final
 
 from typing_extensions import Buffer, TypeAlias, disjoint_base
 
@@ -26,6 +26,44 @@ HIREDIS_MAJOR: Final[int]
 """Major version of the hiredis library the extension was built against."""
 HIREDIS_MINOR: Final[int]
 """Minor version of the hiredis library the extension was built against."""
+
+HANDSHAKE_OK: Final[int]
+"""``Handshake.check`` result: every step succeeded."""
+HANDSHAKE_NOT_MASTER: Final[int]
+"""``Handshake.check`` result: ROLE says the server is not a master (ask Sentinel again)."""
+REPLY_VALUE: Final[int]
+"""``classify_reply`` result: a value to return."""
+REPLY_ERROR: Final[int]
+"""``classify_reply`` result: an error reply to raise; the connection stays usable."""
+REPLY_DEMOTED: Final[int]
+"""``classify_reply`` result: READONLY on a Sentinel master connection: forget the address,
+close the connection, raise ConnectionError (the retry policy reconnects)."""
+
+@disjoint_base
+class Handshake:
+    """The commands a new connection sends (AUTH, CLIENT SETNAME, SELECT, ROLE) and the
+    judgement of their replies, with no I/O (``csrc/protocol.c``)."""
+
+    def __init__(self, *, username: str | bytes | None = None,
+                 password: str | bytes | None = None, client_name: str | bytes | None = None,
+                 db: int = 0, check_role: bool = False, encoding: str = "utf-8",
+                 encoding_errors: str = "strict") -> None: ...
+    @property
+    def commands(self) -> bytes:
+        """The handshake's commands, RESP-encoded, to send in one write."""
+        ...
+    @property
+    def reply_count(self) -> int:
+        """How many replies :meth:`check` expects."""
+        ...
+    def check(self, replies: Sequence[Any], /) -> int:
+        """``HANDSHAKE_OK`` or ``HANDSHAKE_NOT_MASTER``; raises the error redis-py raises
+        for a failed step (an error reply is raised as is)."""
+        ...
+
+def classify_reply(reply: Any, follows_master: bool, /) -> int:
+    """``REPLY_VALUE``, ``REPLY_ERROR`` or ``REPLY_DEMOTED`` for one command's reply."""
+    ...
 
 class _CredentialProvider(Protocol):
     """What ``Connection(credential_provider=...)`` needs (redis-py's ``CredentialProvider``)."""
@@ -380,6 +418,63 @@ def discover_master(
 def discover_replicas(sentinels: list[_ClientT], service_name: _Encodable, /) -> list[_Address]:
     """The (ip, port) of the usable replicas (not down, not disconnected) from the
     first Sentinel that knows at least one; [] if none does."""
+    ...
+
+# -- the I/O-free protocol layer (csrc/resp_reader.c, csrc/resp_writer.c, csrc/resp_python.c)
+
+# A reply as the reader returns it: bytes (str with decode_responses), int, None, a list
+# of replies, or an error reply as an exception instance (ResponseError and subclasses).
+_Reply: TypeAlias = Any
+
+@final
+class Reader:
+    """An I/O-free RESP2 reply reader: ``feed()`` bytes as they arrive, ``gets()`` replies.
+
+    Replies of any nesting depth; linear time however the input is split. Used by one
+    thread at a time (a concurrent or re-entrant call raises RuntimeError)."""
+
+    def __init__(
+        self, *, decode_responses: bool = False, encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+    ) -> None:
+        """``encoding``/``encoding_errors`` decode bulk and status strings when
+        ``decode_responses`` is true (checked here: LookupError if unknown)."""
+        ...
+    def feed(self, data: Buffer, offset: int = 0, length: int = -1) -> None:
+        """Append ``data[offset:offset + length]`` (``length=-1``: to the end).
+        ValueError for an out-of-range offset or length; InvalidResponse once broken."""
+        ...
+    def gets(self) -> _Reply | Literal[False]:
+        """The next complete reply, or False when more input is needed.
+
+        Error replies are returned (not raised) as exception instances. InvalidResponse
+        for a protocol error, MemoryError when a reply cannot be stored: after either the
+        reader is ``broken`` and every call raises InvalidResponse. A decode error is
+        raised after its whole reply was read; the reader stays usable."""
+        ...
+    def buffered(self) -> int:
+        """Bytes fed that are not part of a reply returned yet (after a reply: nonzero
+        means the server sent more than was asked for)."""
+        ...
+    def has_data(self) -> bool:
+        """``buffered() > 0``."""
+        ...
+    @property
+    def broken(self) -> bool:
+        """True once a protocol error or an allocation failure made the reader unusable."""
+        ...
+    @property
+    def decode_responses(self) -> bool: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def encoding_errors(self) -> str: ...
+
+def encode_command(*args: _Encodable, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """One command in RESP, by redis-py's rules (the connection's encoder): a str name
+    is split into words (a bytes/bytearray name when it holds a space); bytes-like
+    arguments are sent as is, str encoded with ``encoding``/``errors``, int and float as
+    ``repr()``. DataError for bool, None and other types; UnicodeEncodeError as str.encode."""
     ...
 
 def fork_generation() -> int:

@@ -103,6 +103,18 @@ class ModuleError(*_bases("ModuleError", ResponseError)):  # type: ignore[misc]
     """A module could not be loaded or unloaded."""
 
 
+class MasterDownError(*_bases("MasterDownError", ResponseError)):  # type: ignore[misc]
+    """A replica lost its master and does not serve stale data (``MASTERDOWN``)."""
+
+
+class NoSuchFieldsetError(*_bases("NoSuchFieldsetError", ResponseError)):  # type: ignore[misc]
+    """``ERR no such fieldset`` (HIMPORT SET without its fieldset)."""
+
+
+class ExternalAuthProviderError(*_bases("ExternalAuthProviderError", ConnectionError)):  # type: ignore[misc]
+    """An external authentication provider failed (``ERR problem with LDAP service``)."""
+
+
 class LockError(*_bases("LockError", RedisError, ValueError)):  # type: ignore[misc]
     """A lock could not be acquired or released."""
 
@@ -130,7 +142,7 @@ __all__ = [
     "AuthorizationError", "BusyLoadingError", "MaxConnectionsError", "InvalidResponse",
     "ResponseError", "DataError", "PubSubError", "WatchError", "NoScriptError",
     "OutOfMemoryError", "ExecAbortError", "ReadOnlyError", "NoPermissionError",
-    "ModuleError", "LockError", "LockNotOwnedError", "ChildDeadlockedError",
+    "ModuleError", "MasterDownError", "NoSuchFieldsetError", "ExternalAuthProviderError", "LockError", "LockNotOwnedError", "ChildDeadlockedError",
 ]
 
 
@@ -153,6 +165,8 @@ _ERR_MESSAGES: "dict[str, type[RedisError]]" = {
     "AUTH <password> called without any password configured for the default user. "
     "Are you sure your configuration is correct?": AuthenticationError,
     "Client sent AUTH, but no password is set": AuthenticationError,
+    "problem with LDAP service": ExternalAuthProviderError,
+    "no such fieldset": NoSuchFieldsetError,
 }
 
 _ERROR_CODES: "dict[str, type[RedisError]]" = {
@@ -164,6 +178,7 @@ _ERROR_CODES: "dict[str, type[RedisError]]" = {
     "READONLY": ReadOnlyError,
     "NOAUTH": AuthenticationError,
     "NOPERM": NoPermissionError,
+    "MASTERDOWN": MasterDownError,
 }
 
 

@@ -1,0 +1,71 @@
+/* The protocol rules of a connection, with no I/O: which commands a new connection
+ * sends (the handshake) and how their replies are judged, and what a reply to a
+ * command means for the connection (an error to raise, a master that was demoted).
+ *
+ * The blocking connection (connection.c) drives these functions around its
+ * transport; the asyncio client drives the same functions from Python through
+ * `_core.Handshake` and `_core.classify_reply`, so each rule exists once. */
+#ifndef SF_PROTOCOL_H
+#define SF_PROTOCOL_H
+
+#include "sentinelfast.h"
+#include "resp_writer.h"
+
+/* The steps of a handshake, in the order they are sent. */
+typedef enum {
+    SF_STEP_AUTH,
+    SF_STEP_SETNAME,
+    SF_STEP_SELECT,
+    SF_STEP_ROLE,       /* master connections of a Sentinel service: is it still master? */
+} sf_handshake_step;
+
+#define SF_HANDSHAKE_MAX_STEPS 4
+
+typedef struct {
+    sf_handshake_step steps[SF_HANDSHAKE_MAX_STEPS];
+    int count;
+} sf_handshake;
+
+/* What the handshake needs to know. `username`/`password` may be NULL or None
+ * (no AUTH without a password); `client_name` None for no CLIENT SETNAME. */
+typedef struct {
+    PyObject *username;
+    PyObject *password;
+    PyObject *client_name;
+    long db;
+    int check_role;
+} sf_handshake_params;
+
+/* Append the handshake's commands to `out` (pipelined: one write, one round trip)
+ * and record the steps in `hs`. 0, or -1 with an exception set. */
+int sf_handshake_build(sf_state *st, const sf_handshake_params *p, const sf_encoder *enc,
+                       sf_buf *out, sf_handshake *hs);
+
+/* How the handshake went, from its replies (one per step, in order; error replies as
+ * exception instances, as the reader makes them; read with decode off). */
+typedef enum {
+    SF_HANDSHAKE_OK = 0,
+    SF_HANDSHAKE_FAILED,        /* *error: the exception to raise */
+    SF_HANDSHAKE_NOT_MASTER,    /* ROLE said replica: *error is a ConnectionError */
+} sf_handshake_result;
+
+/* Judge the replies. Returns the result; for anything but OK, *error is a new
+ * reference to the exception instance to raise (the first failure, as redis-py
+ * reports it). -1 with an exception set if building that exception failed. */
+int sf_handshake_check(sf_state *st, const sf_handshake *hs, PyObject *const *replies,
+                       PyObject **error);
+
+/* What a reply to an ordinary command means. */
+typedef enum {
+    SF_REPLY_VALUE = 0,         /* a value: return it */
+    SF_REPLY_ERROR,             /* an error reply: raise it; the connection stays usable */
+    SF_REPLY_DEMOTED,           /* READONLY on a Sentinel master connection: the master was
+                                   demoted; forget its address, close, ConnectionError */
+} sf_reply_kind;
+
+sf_reply_kind sf_classify_reply(sf_state *st, PyObject *reply, int follows_master);
+
+extern PyType_Spec sf_handshake_spec;   /* _core.Handshake: the same rules for Python */
+extern PyMethodDef sf_protocol_methods[];   /* _core.classify_reply */
+
+#endif
