@@ -27,7 +27,6 @@ from sfimpl import IMPL, sf
 pytestmark = pytest.mark.skipif(IMPL != "sentinelfast", reason="sentinelfast's monitor")
 
 if IMPL == "sentinelfast":
-    from sentinelfast import _core
     from sentinelfast.failover import FailoverMonitor
 
 
