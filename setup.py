@@ -3,12 +3,15 @@
 The extension links the system hiredis (Debian: ``libhiredis-dev``) and OpenSSL 3
 (Debian: ``libssl-dev``). Set
 ``SENTINELFAST_STRICT=1`` (CI does) to turn every compiler warning into an error,
-and ``SENTINELFAST_SANITIZE=1`` for an AddressSanitizer/UBSan build.
+and ``SENTINELFAST_SANITIZE=1`` for an AddressSanitizer/UBSan build. Changing any
+flag rebuilds everything (see ``build_ext_per_flags``).
 """
+import hashlib
 import os
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 
 def pkg_config(*args):
@@ -54,7 +57,53 @@ sources = [
     "csrc/protocol.c",
 ]
 
+# Everything that changes the compiled objects besides the sources: the flags above
+# and the compiler settings distutils takes from the environment.
+FLAG_ENV = ("CC", "CFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED", "ARCHFLAGS")
+build_flags = repr((cflags, ldflags, include_dirs, library_dirs,
+                    [(k, os.environ.get(k)) for k in FLAG_ENV]))
+BUILD_FLAGS_ID = hashlib.sha256(build_flags.encode()).hexdigest()[:12]
+
+
+class build_ext_per_flags(build_ext):
+    """build_ext that never reuses objects or an extension built with other flags.
+
+    setuptools skips an extension whose output in build/lib* is newer than its
+    sources, whatever flags built it: after a SENTINELFAST_SANITIZE=1 build, a plain
+    `pip install .` installed the ASan build again. Here objects go to a directory
+    per flag set (build/temp*/flags-<hash>), and an extension last linked with other
+    flags (recorded in build/temp*/last-link-<name>) is rebuilt.
+    """
+
+    def finalize_options(self):
+        super().finalize_options()
+        self.stamp_dir = self.build_temp
+        self.build_temp = os.path.join(self.build_temp, "flags-" + BUILD_FLAGS_ID)
+
+    def build_extension(self, ext):
+        stamp = os.path.join(self.stamp_dir, "last-link-" + ext.name)
+        output = os.path.abspath(self.get_ext_fullpath(ext.name))
+        wanted = f"{BUILD_FLAGS_ID} {output}"
+        try:
+            with open(stamp) as f:
+                stale = f.read() != wanted
+        except OSError:
+            stale = True
+        if stale and os.path.exists(stamp):
+            os.remove(stamp)
+        saved_force = self.force
+        self.force = self.force or stale
+        try:
+            super().build_extension(ext)
+        finally:
+            self.force = saved_force
+        os.makedirs(self.stamp_dir, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(wanted)
+
+
 setup(
+    cmdclass={"build_ext": build_ext_per_flags},
     ext_modules=[
         Extension(
             "sentinelfast._core",

@@ -50,12 +50,37 @@ sf_conn_disconnect(sf_conn *c)
         c->reader = NULL;
     }
     Py_CLEAR(c->reader_ctx.pending_exc);
+    c->unread = 0;
     if (c->wbuf.cap > KEEP_WRITE_BUFFER)
         sf_buf_free(&c->wbuf);
     c->wbuf.len = 0;
 }
 
 static PyObject *read_reply(sf_conn *c);
+
+void
+sf_conn_drop_if_out_of_step(sf_conn *c)
+{
+    if (sf_conn_is_connected(c)
+        && (c->unread != 0 || (c->reader != NULL && sf_reader_buffered(c->reader) != 0)))
+        sf_conn_disconnect(c);
+}
+
+/* After the replies of one exchange were read: anything left in the reader came
+ * unasked (a server out of step with us). The replies just read cannot be trusted
+ * either (the first of them may have answered something else), so the connection is
+ * closed and the exchange fails. 0, or -1 with ConnectionError set. */
+static int
+check_in_step(sf_conn *c)
+{
+    if (sf_reader_buffered(c->reader) == 0)
+        return 0;
+    sf_conn_disconnect(c);
+    PyErr_SetString(c->st->ConnectionError,
+                    "Protocol out of sync: the server sent more than the replies asked for; "
+                    "connection closed");
+    return -1;
+}
 
 /* Send all of buf before the running command's deadline (c->deadline), the GIL
  * released. 0, or -1 with the exception set (the caller closes the connection). */
@@ -422,6 +447,7 @@ touched(sf_conn *c)
 PyObject *
 sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_decode)
 {
+    sf_conn_drop_if_out_of_step(c);
     if (prepare(c) < 0)
         return NULL;
     c->wbuf.len = 0;
@@ -433,6 +459,10 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_d
     PyObject *reply = read_reply(c);
     if (reply == NULL)
         return NULL;
+    if (check_in_step(c) < 0) {
+        Py_DECREF(reply);
+        return NULL;
+    }
     touched(c);
     sf_reply_kind kind = sf_classify_reply(c->st, reply, c->svc != NULL);
     if (kind != SF_REPLY_VALUE) {
@@ -484,6 +514,7 @@ PyObject *
 sf_conn_execute_many(sf_conn *c, PyObject *commands, int never_decode)
 {
     Py_ssize_t n;
+    sf_conn_drop_if_out_of_step(c);
     if (prepare(c) < 0)
         return NULL;
     if (encode_many(c, commands, &n) < 0)
@@ -505,6 +536,10 @@ sf_conn_execute_many(sf_conn *c, PyObject *commands, int never_decode)
             return NULL;
         }
         PyList_SET_ITEM(replies, i, reply);
+    }
+    if (check_in_step(c) < 0) {
+        Py_DECREF(replies);
+        return NULL;
     }
     touched(c);
     return replies;
@@ -871,6 +906,8 @@ conn_send_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObje
         return NULL;
     if (send_buffer(self) < 0)
         return NULL;
+    if (self->unread != SF_UNREAD_UNKNOWN)
+        self->unread++;
     Py_RETURN_NONE;
 }
 
@@ -893,6 +930,7 @@ conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
     if (seq == NULL)
         return NULL;
     int rc = 0;
+    sf_command_counter counter = SF_COMMAND_COUNTER_INIT;
     self->deadline = sf_deadline_after(self->socket_timeout);
     for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
         Py_buffer view;
@@ -900,6 +938,7 @@ conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
             rc = -1;
             break;
         }
+        sf_count_commands(&counter, view.buf, (size_t)view.len);
         rc = transport_send(self, view.buf, (size_t)view.len);
         PyBuffer_Release(&view);
         if (rc < 0)
@@ -908,6 +947,11 @@ conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
     Py_DECREF(seq);
     if (rc < 0)
         return NULL;
+    /* What the data asks for, counted as it went out (whole commands only). */
+    if (counter.broken || counter.state != 0 || self->unread == SF_UNREAD_UNKNOWN)
+        self->unread = SF_UNREAD_UNKNOWN;
+    else
+        self->unread += counter.commands;
     Py_RETURN_NONE;
 }
 
@@ -937,6 +981,8 @@ conn_read_response(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     self->deadline = sf_deadline_after(self->socket_timeout);
     self->reader_ctx.decode = self->decode_responses && !never_decode;
     PyObject *reply = read_reply(self);
+    if (reply != NULL && self->unread > 0 && self->unread != SF_UNREAD_UNKNOWN)
+        self->unread--;
     if (reply != NULL && PyExceptionInstance_Check(reply)) {
         raise_reply_error(reply);
         Py_CLEAR(reply);

@@ -38,6 +38,8 @@ typedef struct {
     PyObject *keepalive_options;    /* dict {TCP_KEEPIDLE: 30, ...} or None: the defaults */
     int *keepalive_opts;            /* the same as C pairs ending with -1 (PyMem), or NULL */
     double deadline;                /* the running command's deadline (sf_monotonic time) */
+    Py_ssize_t unread;              /* replies asked for by send_command/send_packed_command
+                                       and not read yet; SF_UNREAD_UNKNOWN if uncountable */
 
     /* TLS */
     PyObject *tls;                  /* a TLSContext, or None: plain */
@@ -71,6 +73,14 @@ typedef struct {
 } sf_conn;
 
 int sf_conn_check(sf_state *st, PyObject *obj);
+
+#define SF_UNREAD_UNKNOWN PY_SSIZE_T_MAX
+
+/* Close the connection if its stream is out of step with its commands: replies that
+ * were asked for and never read, or bytes the server sent beyond the replies read.
+ * Whatever it read next could answer an earlier command, so it must not be used as
+ * it is. Costs no syscall: the pool calls it on every hand-out. */
+void sf_conn_drop_if_out_of_step(sf_conn *c);
 
 /* SF_NO_TIMEOUT: a timeout in seconds that means "wait forever". */
 #define SF_NO_TIMEOUT (-1.0)

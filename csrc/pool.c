@@ -1,19 +1,25 @@
 /* ConnectionPool: thread-safe, LIFO, bounded, fork-safe.
  *
- * Thread safety: the lists are touched only while holding the GIL and without any
- * call that could release it in between, so get and release are atomic for Python
- * threads. Blocking pools wait for a release on a condition variable, with the GIL
- * released and in short slices so that Ctrl-C is seen.
+ * Thread safety does not rely on the GIL: the pool's own mutex guards its state (see
+ * pool.h). Sections under the mutex move connection pointers between two C arrays
+ * and update counters; everything that can call Python (making a connection,
+ * closing one, dropping references) happens after the mutex is released, on
+ * connections that the calling thread alone holds at that moment. get and release
+ * take the mutex once each and allocate nothing.
+ * Blocking pools wait for a release on a condition variable, with the GIL released
+ * and in short slices so that Ctrl-C is seen.
  * Fork safety: a pool used in a child process after fork() forgets every connection
  * it had (their sockets belong to the parent) and starts empty. */
 #include "pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <structmember.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #define WAIT_SLICE 0.05   /* seconds between checks for signals while waiting */
+#define FORK_RESETTING ((unsigned long)-1)
 
 int
 sf_pool_check(sf_state *st, PyObject *obj)
@@ -27,48 +33,174 @@ init_sync(sf_pool *p)
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &attr);
+    pthread_cond_init(&p->released, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&p->mutex, NULL);
+    pthread_mutex_init(&p->lock, NULL);
 }
 
-/* Close the sockets of the idle connections. */
-static void
-disconnect_available(sf_pool *p)
-{
-    Py_ssize_t n = PyList_GET_SIZE(p->available);
-    for (Py_ssize_t i = 0; i < n; i++)
-        sf_conn_disconnect((sf_conn *)PyList_GET_ITEM(p->available, i));
-}
+static inline void lock(sf_pool *p) { pthread_mutex_lock(&p->lock); }
+static inline void unlock(sf_pool *p) { pthread_mutex_unlock(&p->lock); }
 
-/* Forget every connection: the in-use ones are not taken back when released. */
+/* Under the lock: make room for `created + 1` connections. 0, or -1 (no memory;
+ * nothing changed). Allocates with the raw allocator: no GIL needed. */
 static int
-forget_all(sf_pool *p)
+reserve_slot(sf_pool *p)
 {
-    PyObject *available = PyList_New(0);
-    PyObject *in_use = PySet_New(NULL);
-    if (available == NULL || in_use == NULL) {
-        Py_XDECREF(available);
-        Py_XDECREF(in_use);
+    if (p->created < p->capacity)
+        return 0;
+    Py_ssize_t cap = p->capacity < 8 ? 8 : p->capacity * 2;
+    if (cap > p->max_connections)
+        cap = p->max_connections;
+    if (cap <= p->created || (size_t)cap > PY_SSIZE_T_MAX / sizeof(sf_conn *))
         return -1;
-    }
-    disconnect_available(p);
-    Py_SETREF(p->available, available);
-    Py_SETREF(p->in_use, in_use);
-    p->created = 0;
+    sf_conn **idle = PyMem_RawRealloc(p->idle, (size_t)cap * sizeof(sf_conn *));
+    if (idle == NULL)
+        return -1;
+    p->idle = idle;
+    sf_conn **busy = PyMem_RawRealloc(p->busy, (size_t)cap * sizeof(sf_conn *));
+    if (busy == NULL)
+        return -1;                  /* idle grew, capacity did not: harmless */
+    p->busy = busy;
+    p->capacity = cap;
     return 0;
 }
 
+/* Under the lock: remove `conn` from `busy`. 1 if it was there, else 0. The most
+ * recently handed out connections are at the end: search from there. */
+static int
+take_from_busy(sf_pool *p, sf_conn *conn)
+{
+    for (Py_ssize_t i = p->n_busy - 1; i >= 0; i--) {
+        if (p->busy[i] == conn) {
+            p->busy[i] = p->busy[--p->n_busy];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Under the lock: wake waiters after connections or slots freed up. */
+static void
+wake_waiters(sf_pool *p, int all)
+{
+    p->releases++;
+    if (p->waiters > 0) {
+        if (all)
+            pthread_cond_broadcast(&p->released);
+        else
+            pthread_cond_signal(&p->released);
+    }
+}
+
+/* Close the sockets of the idle connections. They are moved to `busy` while they
+ * are closed (this thread holds a reference of its own to each meanwhile), then
+ * given back; a get() meanwhile waits for them instead of failing. 0, or -1 with
+ * MemoryError. */
+static int
+close_idle(sf_pool *p)
+{
+    lock(p);
+    Py_ssize_t n = p->n_idle;
+    unlock(p);
+    if (n == 0)
+        return 0;
+    sf_conn **taken = PyMem_Malloc((size_t)n * sizeof(sf_conn *));
+    if (taken == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t k = 0, kept = 0;
+    lock(p);
+    unsigned long generation = p->generation;
+    for (Py_ssize_t i = 0; i < p->n_idle; i++) {
+        sf_conn *c = p->idle[i];
+        if (sf_conn_is_connected(c) && k < n) {
+            Py_INCREF(c);
+            taken[k++] = c;
+            p->busy[p->n_busy++] = c;
+        }
+        else {
+            p->idle[kept++] = c;
+        }
+    }
+    p->n_idle = kept;
+    if (k > 0)
+        p->closing++;
+    unlock(p);
+    if (k == 0) {
+        PyMem_Free(taken);
+        return 0;
+    }
+
+    for (Py_ssize_t i = 0; i < k; i++)
+        sf_conn_disconnect(taken[i]);
+
+    lock(p);
+    if (p->generation == generation) {   /* else a reset forgot them meanwhile */
+        for (Py_ssize_t i = 0; i < k; i++) {
+            if (take_from_busy(p, taken[i]))
+                p->idle[p->n_idle++] = taken[i];
+        }
+        p->closing--;
+        wake_waiters(p, 1);
+    }
+    unlock(p);
+    for (Py_ssize_t i = 0; i < k; i++)
+        Py_DECREF(taken[i]);
+    PyMem_Free(taken);
+    return 0;
+}
+
+/* Forget every connection: idle ones are closed, in-use ones are not taken back
+ * when released. */
+static void
+forget_all(sf_pool *p)
+{
+    lock(p);
+    sf_conn **idle = p->idle, **busy = p->busy;
+    Py_ssize_t n_idle = p->n_idle, n_busy = p->n_busy;
+    p->idle = p->busy = NULL;
+    p->n_idle = p->n_busy = p->capacity = 0;
+    p->created = 0;
+    p->closing = 0;
+    p->generation++;
+    wake_waiters(p, 1);
+    unlock(p);
+    for (Py_ssize_t i = 0; i < n_idle; i++) {
+        sf_conn_disconnect(idle[i]);
+        Py_DECREF(idle[i]);
+    }
+    for (Py_ssize_t i = 0; i < n_busy; i++)
+        Py_DECREF(busy[i]);
+    PyMem_RawFree(idle);
+    PyMem_RawFree(busy);
+}
+
+/* After fork(), in the child: one thread resets the pool (its mutex may have been
+ * copied locked by a thread of the parent), the others wait for it. */
 static int
 check_fork(sf_pool *p)
 {
-    if (p->fork_generation == sf_fork_generation)
+    unsigned long now = sf_fork_generation;
+    unsigned long mine = __atomic_load_n(&p->fork_generation, __ATOMIC_ACQUIRE);
+    if (mine == now)
         return 0;
-    /* In a child: the mutex may have been copied locked by a parent's thread. */
-    init_sync(p);
-    p->waiters = 0;
-    p->fork_generation = sf_fork_generation;
-    return forget_all(p);
+    if (mine != FORK_RESETTING
+        && __atomic_compare_exchange_n(&p->fork_generation, &mine, FORK_RESETTING, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        init_sync(p);
+        p->waiters = 0;
+        forget_all(p);
+        __atomic_store_n(&p->fork_generation, now, __ATOMIC_RELEASE);
+        return 0;
+    }
+    /* Another thread of this child resets it; it may need the GIL to finish. */
+    while (__atomic_load_n(&p->fork_generation, __ATOMIC_ACQUIRE) == FORK_RESETTING) {
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
+    return 0;
 }
 
 static sf_conn *
@@ -90,12 +222,34 @@ make_connection(sf_pool *p)
     return (sf_conn *)conn;
 }
 
-/* Wait until some connection is released or the deadline passes.
- * 1 = something was released, 0 = timed out, -1 = exception (a signal). */
+/* Count a new connection (under the lock). 0, or -1 if out of memory. */
 static int
-wait_for_release(sf_pool *p, double deadline)
+count_new_connection(sf_pool *p)
 {
-    unsigned long seen = p->releases;
+    if (reserve_slot(p) < 0)
+        return -1;
+    p->created++;
+    return 0;
+}
+
+/* A connection that was counted but could not be made: free its slot. */
+static void
+uncount_connection(sf_pool *p, unsigned long generation)
+{
+    lock(p);
+    if (p->generation == generation) {
+        p->created--;
+        wake_waiters(p, 0);
+    }
+    unlock(p);
+}
+
+/* Wait (the lock held on entry and on return, the GIL released meanwhile) until a
+ * release since `seen` or the deadline. 1 = something was released, 0 = timed
+ * out, -1 = exception (a signal). */
+static int
+wait_for_release(sf_pool *p, unsigned long seen, double deadline)
+{
     int released = 0;
     p->waiters++;
     for (;;) {
@@ -112,20 +266,22 @@ wait_for_release(sf_pool *p, double deadline)
         long nsec = ts.tv_nsec + (long)(slice * 1e9);
         ts.tv_sec += nsec / 1000000000L;
         ts.tv_nsec = nsec % 1000000000L;
+        /* Never wait for the GIL while holding the lock: release the lock first. */
+        unlock(p);
         Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&p->mutex);
+        lock(p);
         while (p->releases == seen) {
-            if (pthread_cond_timedwait(&p->cond, &p->mutex, &ts) == ETIMEDOUT)
+            if (pthread_cond_timedwait(&p->released, &p->lock, &ts) == ETIMEDOUT)
                 break;
         }
         released = p->releases != seen;
-        pthread_mutex_unlock(&p->mutex);
+        unlock(p);
         Py_END_ALLOW_THREADS
-        if (released)
-            break;
-        if (PyErr_CheckSignals() < 0) {
+        int interrupted = !released && PyErr_CheckSignals() < 0;
+        lock(p);
+        if (released || interrupted) {
             p->waiters--;
-            return -1;
+            return interrupted ? -1 : 1;
         }
     }
     p->waiters--;
@@ -140,12 +296,14 @@ follow_service(sf_pool *p)
     if (sf_service_wait_ready(p->svc) < 0)
         return -1;
     unsigned long epoch = sf_service_epoch(p->svc);
-    if (epoch != p->svc_epoch) {
+    lock(p);
+    int moved = epoch != p->svc_epoch;
+    if (moved) {
         p->svc_epoch = epoch;
         p->epoch++;
-        disconnect_available(p);
     }
-    return 0;
+    unlock(p);
+    return moved ? close_idle(p) : 0;
 }
 
 sf_conn *
@@ -156,79 +314,101 @@ sf_pool_get(sf_pool *p)
     if (p->svc != NULL && follow_service(p) < 0)
         return NULL;
     double deadline = -1;
+    sf_conn *conn;
+    unsigned long epoch, generation;
+    int made = 0;
+    lock(p);
     for (;;) {
-        Py_ssize_t n = PyList_GET_SIZE(p->available);
-        sf_conn *conn = NULL;
-        if (n > 0) {
-            conn = (sf_conn *)Py_NewRef(PyList_GET_ITEM(p->available, n - 1));
-            if (PyList_SetSlice(p->available, n - 1, n, NULL) < 0) {
-                Py_DECREF(conn);
+        epoch = p->epoch;
+        generation = p->generation;
+        if (p->n_idle > 0) {
+            conn = p->idle[--p->n_idle];
+            p->busy[p->n_busy++] = conn;
+            Py_INCREF(conn);
+            break;
+        }
+        if (p->created < p->max_connections) {
+            if (count_new_connection(p) < 0) {
+                unlock(p);
+                PyErr_NoMemory();
                 return NULL;
             }
+            made = 1;
+            break;
         }
-        else if (p->created < p->max_connections) {
-            p->created++;
-            conn = make_connection(p);
-            if (conn == NULL) {
-                p->created--;
-                return NULL;
-            }
-        }
-        if (conn != NULL) {
-            if (PySet_Add(p->in_use, (PyObject *)conn) < 0) {
-                Py_DECREF(conn);
-                return NULL;
-            }
-            /* Connected under an older epoch (e.g. to a demoted master): reconnect. */
-            if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch)
-                sf_conn_disconnect(conn);
-            conn->pool_epoch = p->epoch;
-            if (conn->service != p->service)
-                sf_conn_set_service(conn, p->service);
-            return conn;
-        }
-        if (!p->blocking) {
+        if (!p->blocking && p->closing == 0) {
+            unlock(p);
             PyErr_SetString(p->st->MaxConnectionsError, "Too many connections");
             return NULL;
         }
+        /* A blocking pool, or idle connections being closed: wait for them. */
         if (deadline < 0 && p->timeout >= 0)
             deadline = sf_monotonic() + p->timeout;
-        int r = wait_for_release(p, p->timeout >= 0 ? deadline : -1);
-        if (r < 0)
-            return NULL;
-        if (r == 0) {
-            PyErr_SetString(p->st->ConnectionError, "No connection available.");
+        int r = wait_for_release(p, p->releases,
+                                 p->blocking && p->timeout >= 0 ? deadline : -1);
+        if (r <= 0) {
+            unlock(p);
+            if (r == 0)
+                PyErr_SetString(p->st->ConnectionError, "No connection available.");
             return NULL;
         }
     }
+    unlock(p);
+
+    if (made) {
+        conn = make_connection(p);
+        if (conn == NULL) {
+            uncount_connection(p, generation);
+            return NULL;
+        }
+        lock(p);
+        if (p->generation == generation) {   /* else forgotten by a reset meanwhile */
+            p->busy[p->n_busy++] = conn;
+            Py_INCREF(conn);
+        }
+        unlock(p);
+    }
+    /* From here on this thread alone uses the connection. */
+    if (sf_conn_is_connected(conn) && conn->pool_epoch != epoch)
+        sf_conn_disconnect(conn);   /* connected under an older epoch (a demoted master) */
+    sf_conn_drop_if_out_of_step(conn);  /* a reply owed, or bytes nobody asked for */
+    conn->pool_epoch = epoch;
+    if (conn->service != p->service)
+        sf_conn_set_service(conn, p->service);
+    return conn;
 }
 
 void
 sf_pool_release(sf_pool *p, sf_conn *conn)
 {
-    if (p->fork_generation != sf_fork_generation) {
-        if (check_fork(p) < 0)
-            PyErr_WriteUnraisable((PyObject *)p);
+    unsigned long mine = __atomic_load_n(&p->fork_generation, __ATOMIC_ACQUIRE);
+    if (mine != sf_fork_generation) {
+        check_fork(p);
         return;        /* a connection of the parent's: not ours any more */
     }
-    int r = PySet_Discard(p->in_use, (PyObject *)conn);
-    if (r <= 0) {
-        if (r < 0)
-            PyErr_WriteUnraisable((PyObject *)p);
-        return;        /* not handed out by this pool (or forgotten by reset()) */
-    }
-    if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch)
+    lock(p);
+    if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch) {
+        /* Made before the pool's connections were retired: close it first, out of
+         * the lock (it stays in `busy`, held by this thread, meanwhile). */
+        int ours = 0;
+        for (Py_ssize_t i = 0; i < p->n_busy && !ours; i++)
+            ours = p->busy[i] == conn;
+        unsigned long generation = p->generation;
+        unlock(p);
+        if (!ours)
+            return;    /* not handed out by this pool (or forgotten by reset()) */
         sf_conn_disconnect(conn);
-    if (PyList_Append(p->available, (PyObject *)conn) < 0) {
-        PyErr_WriteUnraisable((PyObject *)p);
-        p->created--;
+        lock(p);
+        if (p->generation != generation) {
+            unlock(p);
+            return;
+        }
     }
-    if (p->waiters > 0) {
-        pthread_mutex_lock(&p->mutex);
-        p->releases++;
-        pthread_cond_signal(&p->cond);
-        pthread_mutex_unlock(&p->mutex);
+    if (take_from_busy(p, conn)) {
+        p->idle[p->n_idle++] = conn;
+        wake_waiters(p, 0);
     }
+    unlock(p);
 }
 
 /* ---------------------------------------------------------------- Python API */
@@ -240,11 +420,8 @@ pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->st = sf_state_from_type(type);
-    self->available = PyList_New(0);
-    self->in_use = PySet_New(NULL);
     self->connection_kwargs = PyDict_New();
-    if (self->st == NULL || self->available == NULL || self->in_use == NULL
-        || self->connection_kwargs == NULL) {
+    if (self->st == NULL || self->connection_kwargs == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -287,9 +464,11 @@ pool_init(sf_pool *self, PyObject *args, PyObject *kwds)
     }
     Py_SETREF(self->connection_class, Py_NewRef(cls));
     Py_SETREF(self->connection_kwargs, Py_NewRef(kwargs));
+    lock(self);
     self->max_connections = max_connections;
     self->blocking = blocking;
     self->timeout = t;
+    unlock(self);
     return 0;
 }
 
@@ -299,10 +478,16 @@ pool_traverse(sf_pool *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->connection_class);
     Py_VISIT(self->connection_kwargs);
-    Py_VISIT(self->available);
-    Py_VISIT(self->in_use);
     Py_VISIT(self->service);
-    return 0;
+    /* The lock's holders never need the GIL nor stop for the garbage collector. */
+    int r = 0;
+    lock(self);
+    for (Py_ssize_t i = 0; i < self->n_idle && r == 0; i++)
+        r = visit((PyObject *)self->idle[i], arg);
+    for (Py_ssize_t i = 0; i < self->n_busy && r == 0; i++)
+        r = visit((PyObject *)self->busy[i], arg);
+    unlock(self);
+    return r;
 }
 
 static int
@@ -310,10 +495,9 @@ pool_clear(sf_pool *self)
 {
     Py_CLEAR(self->connection_class);
     Py_CLEAR(self->connection_kwargs);
-    Py_CLEAR(self->available);
-    Py_CLEAR(self->in_use);
     Py_CLEAR(self->service);
     self->svc = NULL;
+    forget_all(self);
     return 0;
 }
 
@@ -325,8 +509,8 @@ pool_dealloc(sf_pool *self)
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)self);
     pool_clear(self);
-    pthread_cond_destroy(&self->cond);
-    pthread_mutex_destroy(&self->mutex);
+    pthread_cond_destroy(&self->released);
+    pthread_mutex_destroy(&self->lock);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -352,13 +536,21 @@ pool_release_py(sf_pool *self, PyObject *conn)
 static PyObject *
 pool_make_connection(sf_pool *self, PyObject *unused)
 {
-    if (self->created >= self->max_connections) {
+    check_fork(self);
+    lock(self);
+    int full = self->created >= self->max_connections;
+    int counted = !full && count_new_connection(self) == 0;
+    unsigned long generation = self->generation;
+    unlock(self);
+    if (full) {
         PyErr_SetString(self->st->MaxConnectionsError, "Too many connections");
         return NULL;
     }
+    if (!counted)
+        return PyErr_NoMemory();
     sf_conn *conn = make_connection(self);
-    if (conn != NULL)
-        self->created++;
+    if (conn == NULL)
+        uncount_connection(self, generation);
     return (PyObject *)conn;
 }
 
@@ -369,25 +561,20 @@ pool_disconnect(sf_pool *self, PyObject *args, PyObject *kwds)
     int inuse = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:disconnect", kwlist, &inuse))
         return NULL;
-    if (check_fork(self) < 0)
+    check_fork(self);
+    if (close_idle(self) < 0)
         return NULL;
-    disconnect_available(self);
     if (inuse) {
         /* Another thread may be blocked on these sockets: shut them down so that it
          * wakes with an error and closes the connection itself. */
-        PyObject *it = PyObject_GetIter(self->in_use);
-        if (it == NULL)
-            return NULL;
-        PyObject *c;
-        while ((c = PyIter_Next(it)) != NULL) {
-            sf_conn *conn = (sf_conn *)c;
-            sf_transport_shutdown(&conn->transport);
-            Py_DECREF(c);
+        lock(self);
+        for (Py_ssize_t i = 0; i < self->n_busy; i++) {
+            int fd = __atomic_load_n(&self->busy[i]->transport.fd, __ATOMIC_RELAXED);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR);
         }
-        Py_DECREF(it);
-        if (PyErr_Occurred())
-            return NULL;
         self->epoch++;
+        unlock(self);
     }
     Py_RETURN_NONE;
 }
@@ -396,10 +583,12 @@ static PyObject *
 pool_retire(sf_pool *self, PyObject *unused)
 {
     /* Idle connections close now; in-use ones when they are released. */
-    if (check_fork(self) < 0)
-        return NULL;
+    check_fork(self);
+    lock(self);
     self->epoch++;
-    disconnect_available(self);
+    unlock(self);
+    if (close_idle(self) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -417,16 +606,17 @@ pool_attach_service(sf_pool *self, PyObject *service)
     }
     Py_XSETREF(self->service, Py_NewRef(service));
     self->svc = ((sf_service_obj *)service)->svc;
+    lock(self);
     self->svc_epoch = sf_service_epoch(self->svc);
+    unlock(self);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 pool_reset(sf_pool *self, PyObject *unused)
 {
-    if (forget_all(self) < 0)
-        return NULL;
-    self->fork_generation = sf_fork_generation;
+    check_fork(self);
+    forget_all(self);
     Py_RETURN_NONE;
 }
 
@@ -439,16 +629,76 @@ pool_owns_connection(sf_pool *self, PyObject *conn)
                            || !sf_conn_is_connected((sf_conn *)conn));
 }
 
-static PyObject *
-get_available(sf_pool *self, void *closure)
+/* New references to the idle (or in-use) connections, copied under the lock into
+ * an array allocated before it: *out (PyMem_Free it) and the count, or -1. */
+static Py_ssize_t
+snapshot(sf_pool *self, int busy, sf_conn ***out)
 {
-    return PyList_GetSlice(self->available, 0, PyList_GET_SIZE(self->available));
+    for (;;) {
+        lock(self);
+        Py_ssize_t cap = self->capacity;
+        unlock(self);
+        sf_conn **copy = PyMem_Malloc((size_t)(cap > 0 ? cap : 1) * sizeof(sf_conn *));
+        if (copy == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        lock(self);
+        if (self->capacity != cap) {       /* grew meanwhile: try again */
+            unlock(self);
+            PyMem_Free(copy);
+            continue;
+        }
+        Py_ssize_t n = busy ? self->n_busy : self->n_idle;
+        sf_conn **from = busy ? self->busy : self->idle;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            copy[i] = from[i];
+            Py_INCREF(copy[i]);
+        }
+        unlock(self);
+        *out = copy;
+        return n;
+    }
 }
 
 static PyObject *
-get_in_use(sf_pool *self, void *closure)
+get_connections(sf_pool *self, void *closure)
 {
-    return PySet_New(self->in_use);
+    int busy = closure != NULL;
+    sf_conn **conns;
+    Py_ssize_t n = snapshot(self, busy, &conns);
+    if (n < 0)
+        return NULL;
+    PyObject *result = busy ? PySet_New(NULL) : PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (result != NULL && !busy)
+            PyList_SET_ITEM(result, i, (PyObject *)conns[i]);   /* steals */
+        else {
+            if (result != NULL && PySet_Add(result, (PyObject *)conns[i]) < 0)
+                Py_CLEAR(result);
+            Py_DECREF(conns[i]);
+        }
+    }
+    PyMem_Free(conns);
+    return result;
+}
+
+static PyObject *
+get_created(sf_pool *self, void *closure)
+{
+    lock(self);
+    Py_ssize_t n = self->created;
+    unlock(self);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+get_epoch(sf_pool *self, void *closure)
+{
+    lock(self);
+    unsigned long epoch = self->epoch;
+    unlock(self);
+    return PyLong_FromUnsignedLong(epoch);
 }
 
 static PyObject *
@@ -460,8 +710,14 @@ get_timeout(sf_pool *self, void *closure)
 }
 
 static PyGetSetDef pool_getset[] = {
-    {"_available_connections", (getter)get_available, NULL, "Idle connections (a copy).", NULL},
-    {"_in_use_connections", (getter)get_in_use, NULL, "Connections handed out (a copy).", NULL},
+    {"_available_connections", (getter)get_connections, NULL,
+     "Idle connections, most recently used last (a copy).", NULL},
+    {"_in_use_connections", (getter)get_connections, NULL, "Connections handed out (a copy).",
+     "busy"},
+    {"_created_connections", (getter)get_created, NULL, "Connections made and not forgotten.",
+     NULL},
+    {"_epoch", (getter)get_epoch, NULL,
+     "Bumped whenever the pool's connections must be replaced.", NULL},
     {"timeout", (getter)get_timeout, NULL, "How long a blocking pool waits.", NULL},
     {NULL},
 };
@@ -473,10 +729,6 @@ static PyMemberDef pool_members[] = {
      "Keyword arguments for new connections."},
     {"max_connections", T_PYSSIZET, offsetof(sf_pool, max_connections), READONLY,
      "Most connections this pool makes."},
-    {"_created_connections", T_PYSSIZET, offsetof(sf_pool, created), READONLY,
-     "Connections made and not forgotten."},
-    {"_epoch", T_ULONG, offsetof(sf_pool, epoch), READONLY,
-     "Bumped whenever the pool's connections must be replaced."},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(sf_pool, weakreflist), READONLY},
     {NULL},
 };

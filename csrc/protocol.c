@@ -144,6 +144,90 @@ sf_classify_reply(sf_state *st, PyObject *reply, int follows_master)
     return SF_REPLY_ERROR;
 }
 
+/* ---------------------------------------------------------------- counting commands */
+
+enum {
+    AT_COMMAND,      /* expect '*' */
+    ARRAY_LEN,       /* digits of the array length, up to '\r' */
+    ARRAY_LF,        /* '\n' after the array length */
+    AT_BULK,         /* expect '$' */
+    BULK_LEN,        /* digits of the bulk length, up to '\r' */
+    BULK_LF,         /* '\n' after the bulk length */
+    BULK_BODY,       /* skip the payload and its CRLF */
+};
+
+#define MAX_LEN (1LL << 40)
+
+void
+sf_count_commands(sf_command_counter *c, const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && !c->broken) {
+        char ch = data[i];
+        switch (c->state) {
+        case AT_COMMAND:
+        case AT_BULK:
+            if (ch != (c->state == AT_COMMAND ? '*' : '$')) {
+                c->broken = 1;
+                break;
+            }
+            c->number = 0;
+            c->state = c->state == AT_COMMAND ? ARRAY_LEN : BULK_LEN;
+            i++;
+            break;
+        case ARRAY_LEN:
+        case BULK_LEN:
+            if (ch == '\r') {
+                c->state = c->state == ARRAY_LEN ? ARRAY_LF : BULK_LF;
+            }
+            else if (ch >= '0' && ch <= '9' && c->number < MAX_LEN) {
+                c->number = c->number * 10 + (ch - '0');
+            }
+            else {
+                c->broken = 1;
+                break;
+            }
+            i++;
+            break;
+        case ARRAY_LF:
+            if (ch != '\n' || c->number == 0) {
+                c->broken = 1;
+                break;
+            }
+            c->bulks_left = c->number;
+            c->state = AT_BULK;
+            i++;
+            break;
+        case BULK_LF:
+            if (ch != '\n') {
+                c->broken = 1;
+                break;
+            }
+            c->skip = c->number + 2;
+            c->state = BULK_BODY;
+            i++;
+            break;
+        case BULK_BODY: {
+            size_t take = len - i;
+            if ((long long)take > c->skip)
+                take = (size_t)c->skip;
+            c->skip -= (long long)take;
+            i += take;
+            if (c->skip == 0) {
+                if (--c->bulks_left == 0) {
+                    c->commands++;
+                    c->state = AT_COMMAND;
+                }
+                else {
+                    c->state = AT_BULK;
+                }
+            }
+            break;
+        }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- Python API */
 
 /* _core.Handshake: the handshake of one connection, for front ends that do their

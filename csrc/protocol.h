@@ -65,6 +65,23 @@ typedef enum {
 
 sf_reply_kind sf_classify_reply(sf_state *st, PyObject *reply, int follows_master);
 
+/* Counting the commands in RESP-encoded data someone else packed (redis-py's
+ * send_packed_command), fed in pieces as it is sent, so that the connection knows how
+ * many replies are owed. Only arrays of bulk strings count (what every encoder
+ * writes); anything else marks the counter broken (the count is unknown). */
+typedef struct {
+    int state;               /* 0: between commands; the rest: inside one */
+    int broken;
+    long long number;        /* the array or bulk length being read */
+    long long bulks_left;    /* bulk strings left in the current command */
+    long long skip;          /* payload bytes (and CRLF) left to skip */
+    Py_ssize_t commands;     /* whole commands seen */
+} sf_command_counter;
+
+#define SF_COMMAND_COUNTER_INIT {0, 0, 0, 0, 0, 0}
+
+void sf_count_commands(sf_command_counter *c, const char *data, size_t len);
+
 extern PyType_Spec sf_handshake_spec;   /* _core.Handshake: the same rules for Python */
 extern PyMethodDef sf_protocol_methods[];   /* _core.classify_reply */
 

@@ -8,6 +8,8 @@
 #include "client.h"
 #include "sentinel_flags.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Value of `field` in a flat [field, value, field, value, ...] reply, or NULL. */
@@ -42,17 +44,79 @@ int_field(PyObject *pairs, const char *name)
     return strtol(PyBytes_AS_STRING(v), NULL, 10);
 }
 
-/* (ip: str, port: int) from a state reply, or NULL with an exception set. */
-static PyObject *
-address_of(sf_state *st, PyObject *pairs)
+/* A port as Sentinel sends it: decimal digits only, 1-65535; else -1. */
+static long
+port_of(PyObject *value)
 {
+    if (value == NULL || !PyBytes_Check(value))
+        return -1;
+    const char *text = PyBytes_AS_STRING(value);
+    Py_ssize_t len = PyBytes_GET_SIZE(value);
+    if (len == 0 || text[0] < '0' || text[0] > '9')   /* no sign, no blank */
+        return -1;
+    char *end;
+    errno = 0;
+    long port = strtol(text, &end, 10);
+    if (errno != 0 || end != text + len || port < 1 || port > 65535)
+        return -1;
+    return port;
+}
+
+/* The (ip: str, port: int) of a state reply, checked: the host must be non-empty
+ * UTF-8 without NUL, the port 1-65535. Returns a new reference; or NULL and
+ * *problem (a new reference: what is wrong, for the log) if the address is not
+ * usable; or NULL with an exception set. */
+static PyObject *
+address_of(PyObject *pairs, PyObject **problem)
+{
+    *problem = NULL;
     PyObject *ip = field(pairs, "ip");
-    long port = int_field(pairs, "port");
-    if (ip == NULL || !PyBytes_Check(ip) || port <= 0) {
-        PyErr_SetString(st->InvalidResponse, "Sentinel reply without ip/port");
+    PyObject *port_value = field(pairs, "port");
+    if (ip == NULL || !PyBytes_Check(ip) || port_value == NULL || !PyBytes_Check(port_value)) {
+        *problem = PyUnicode_FromString("no ip/port in the reply");
         return NULL;
     }
-    return Py_BuildValue("(s#l)", PyBytes_AS_STRING(ip), PyBytes_GET_SIZE(ip), port);
+    const char *text = PyBytes_AS_STRING(ip);
+    Py_ssize_t len = PyBytes_GET_SIZE(ip);
+    PyObject *host = PyUnicode_DecodeUTF8(text, len, "strict");
+    if (host == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            return NULL;
+        PyErr_Clear();
+    }
+    long port = port_of(port_value);
+    if (host == NULL || len == 0 || memchr(text, '\0', (size_t)len) != NULL || port < 0) {
+        Py_XDECREF(host);
+        /* The host as redis-py decodes it (invalid bytes replaced) for the message. */
+        PyObject *shown = PyUnicode_DecodeUTF8(text, len, "replace");
+        if (shown == NULL)
+            return NULL;
+        *problem = PyUnicode_FromFormat("invalid address: ip %R, port %R", shown, port_value);
+        Py_DECREF(shown);
+        return NULL;
+    }
+    PyObject *address = Py_BuildValue("(Nl)", host, port);
+    return address;
+}
+
+/* Log (WARNING, logger sentinelfast.sentinel) that part of a Sentinel's answer is
+ * not used: `skipped` says which. */
+static int
+warn_skipped(PyObject *client, PyObject *service_name, PyObject *problem, const char *skipped)
+{
+    PyObject *logging = PyImport_ImportModule("logging");
+    if (logging == NULL)
+        return -1;
+    PyObject *logger = PyObject_CallMethod(logging, "getLogger", "s", "sentinelfast.sentinel");
+    Py_DECREF(logging);
+    if (logger == NULL)
+        return -1;
+    PyObject *r = PyObject_CallMethod(logger, "warning", "sOOOs",
+                                      "Sentinel %r, service %r: %s; %s",
+                                      client, service_name, problem, skipped);
+    Py_DECREF(logger);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
 }
 
 static int
@@ -122,10 +186,23 @@ sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(state);
             continue;
         }
-        PyObject *address = address_of(st, state);
+        PyObject *problem;
+        PyObject *address = address_of(state, &problem);
         Py_DECREF(state);
-        if (address == NULL)
-            goto fail;
+        if (address == NULL) {
+            if (problem == NULL)
+                goto fail;
+            /* Not usable: say so, and ask the next Sentinel. */
+            PyObject *text = PyUnicode_FromFormat("%R - %U", client, problem);
+            int r = text == NULL ? -1 : PyList_Append(errors, text);
+            Py_XDECREF(text);
+            if (r < 0 || warn_skipped(client, args[1], problem, "asking the next Sentinel") < 0) {
+                Py_DECREF(problem);
+                goto fail;
+            }
+            Py_DECREF(problem);
+            continue;
+        }
         Py_DECREF(sentinels);
         Py_DECREF(errors);
         return Py_BuildValue("(nN)", i, address);
@@ -182,7 +259,14 @@ sf_discover_replicas(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (has_flag(flags, "s_down") || has_flag(flags, "o_down")
                 || has_flag(flags, "disconnected"))
                 continue;
-            PyObject *address = address_of(st, replica);
+            PyObject *problem = NULL;
+            PyObject *address = address_of(replica, &problem);
+            if (address == NULL && problem != NULL) {   /* skip this replica */
+                int r = warn_skipped(client, args[1], problem, "replica skipped");
+                Py_DECREF(problem);
+                if (r == 0)
+                    continue;
+            }
             if (address == NULL || PyList_Append(alive, address) < 0) {
                 Py_XDECREF(address);
                 Py_DECREF(alive);

@@ -122,9 +122,10 @@ check_installed_import() {
     local dir="$REPO_ROOT" flag=-P
     # -P (Python >= 3.11) keeps the current directory off sys.path.
     "$VPY" -P -c '' >/dev/null 2>&1 || { dir=/; flag=-I; }
-    (cd "$dir" && "$VPY" "$flag" - "$REPO_ROOT" <<'EOF'
+    (cd "$dir" && "$VPY" "$flag" - "$REPO_ROOT" "$VENV" <<'EOF'
 import os, sys
 repo = os.path.realpath(sys.argv[1])
+venv = os.path.realpath(sys.argv[2])
 import sentinelfast
 if getattr(sentinelfast, "__file__", None) is None:
     sys.exit("error: sentinelfast was imported as a namespace package (no __init__.py?) from %s"
@@ -132,9 +133,71 @@ if getattr(sentinelfast, "__file__", None) is None:
 import sentinelfast._core as core
 for mod in (sentinelfast, core):
     path = os.path.realpath(mod.__file__)
-    if path.startswith(repo + os.sep) and not path.startswith(os.path.join(repo, ".venv") + os.sep):
+    if path.startswith(repo + os.sep) and not path.startswith(venv + os.sep):
         sys.exit("error: %s was imported from the source tree (%s), not the installed wheel" % (mod.__name__, path))
 print("==> using %s" % os.path.dirname(os.path.realpath(core.__file__)), file=sys.stderr)
 EOF
     )
+}
+
+# --- scripts/test --sanitize -------------------------------------------------
+# An extension built with -fsanitize=address needs the ASan runtime loaded before
+# anything else in the process, and CPython itself is not built with it: the
+# runtime is preloaded (LD_PRELOAD) into the interpreter only. $VENV/bin/python-sanitized
+# is that interpreter (sys.executable, so Pythons started by the tests get it too);
+# a .pth file removes the runtime from LD_PRELOAD again at start-up, so that the
+# programs Python starts (redis-server, gcc, ss...) run without it.
+SANITIZER_DIR="$REPO_ROOT/scripts/sanitizer"
+
+sanitized_python() {
+    local libasan site wrapper
+    libasan="$(gcc -print-file-name=libasan.so)"
+    [ -f "$libasan" ] || die "the AddressSanitizer runtime was not found (gcc -print-file-name=libasan.so: $libasan)"
+    libasan="$(readlink -f "$libasan")"
+    site="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    wrapper="$VENV/bin/python-sanitized"
+    cat >"$wrapper" <<WRAPPER
+#!/usr/bin/env bash
+# Python with the AddressSanitizer runtime preloaded (written by scripts/lib.sh).
+export SENTINELFAST_ASAN_RUNTIME="$libasan"
+export LD_PRELOAD="$libasan\${LD_PRELOAD:+:\$LD_PRELOAD}"
+export ASAN_OPTIONS="\${ASAN_OPTIONS:-$(asan_options)}"
+export UBSAN_OPTIONS="\${UBSAN_OPTIONS:-$(ubsan_options)}"
+export LSAN_OPTIONS="\${LSAN_OPTIONS:-$(lsan_options)}"
+export PYTHONMALLOC="\${PYTHONMALLOC:-malloc}"
+exec -a "\$0" "$VENV/bin/python" "\$@"
+WRAPPER
+    chmod +x "$wrapper"
+    cp "$SANITIZER_DIR/_sentinelfast_sanitizer_preload.py" "$site/"
+    echo "import _sentinelfast_sanitizer_preload" >"$site/sentinelfast_sanitizer_preload.pth"
+    VPY="$wrapper"
+    export ASAN_OPTIONS="$(asan_options)" UBSAN_OPTIONS="$(ubsan_options)" LSAN_OPTIONS="$(lsan_options)"
+    log "sanitized interpreter: $VPY (LD_PRELOAD=$libasan)"
+    log "ASAN_OPTIONS=$ASAN_OPTIONS"
+    log "UBSAN_OPTIONS=$UBSAN_OPTIONS"
+    log "LSAN_OPTIONS=$LSAN_OPTIONS"
+}
+
+# halt_on_error: the first error ends the process (its exit code says so).
+# allocator_may_return_null: an allocation too large gives NULL (MemoryError), as
+# without ASan, instead of a report.
+# Leaks: leak_check_at_exit=0 and a recoverable check in the last atexit callback
+# instead (scripts/sanitizer/_sentinelfast_sanitizer_preload.py); fast_unwind_on_malloc=0
+# because CPython has no frame pointers: without it allocation stacks stop inside
+# CPython and a leak through our code cannot be told from CPython's (about 2x slower).
+# SENTINELFAST_ASAN_EXTRA adds options.
+asan_options() {
+    echo "halt_on_error=1:abort_on_error=0:print_stacktrace=1:detect_leaks=1:leak_check_at_exit=0:fast_unwind_on_malloc=0:malloc_context_size=64:allocator_may_return_null=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=0${SENTINELFAST_ASAN_EXTRA:+:$SENTINELFAST_ASAN_EXTRA}"
+}
+ubsan_options() {
+    echo "halt_on_error=1:print_stacktrace=1:report_error_type=1"
+}
+lsan_options() {
+    echo "suppressions=$SANITIZER_DIR/lsan.supp:print_suppressions=0"
+}
+
+# Fail (status 1) if a sanitized process reported a memory error, or a leak through
+# sentinelfast's C code, into the report files in $1 (scripts/sanitizer/leaks.py).
+check_sanitizer_reports() {
+    "$VENV/bin/python" -I "$SANITIZER_DIR/leaks.py" "$1"
 }

@@ -16,7 +16,8 @@ _MODULES = ("sentinelfast", "sentinelfast._core")
 
 def _problem():
     repo = os.path.realpath(os.environ.get("SENTINELFAST_REPO_ROOT", os.getcwd()))
-    venv = os.path.join(repo, ".venv") + os.sep
+    # scripts/test sets SENTINELFAST_VENV (.venv, or .venv-asan with --sanitize).
+    venv = os.path.realpath(os.environ.get("SENTINELFAST_VENV") or os.path.join(repo, ".venv")) + os.sep
     for name in _MODULES:
         mod = sys.modules.get(name)
         if mod is None:

@@ -24,6 +24,19 @@ logger = logging.getLogger(__name__)
 Address = Tuple[str, int]
 
 
+def _address_problem(host: Any, port: Any) -> Optional[str]:
+    """Why (host, port) from a Sentinel's state reply is not a usable address, or None.
+
+    The host is a str as redis-py decodes it (invalid UTF-8 replaced by U+FFFD, which
+    no host name contains); the port an int from 1 to 65535.
+    """
+    if not isinstance(host, str) or not host or "\ufffd" in host or "\0" in host:
+        return f"invalid address: ip {host!r}, port {port!r}"
+    if type(port) is not int or not 1 <= port <= 65535:
+        return f"invalid address: ip {host!r}, port {port!r}"
+    return None
+
+
 class MasterNotFoundError(ConnectionError):
     """No Sentinel knows a healthy master for the service."""
 
@@ -299,8 +312,9 @@ class Sentinel(SentinelCommands):
         """The (host, port) of the service's master.
 
         Sentinels are asked in order, each once and with no retries; the one that
-        answers moves to the front. Raises MasterNotFoundError if none knows a
-        healthy master.
+        answers moves to the front. An answer whose address is unusable (a host
+        that is not UTF-8, a port outside 1-65535) is logged (WARNING) and the next
+        Sentinel asked. Raises MasterNotFoundError if none knows a healthy master.
         """
         if self._uses_own_state_check():
             index, found = self._discover_master_python(service_name)
@@ -328,18 +342,35 @@ class Sentinel(SentinelCommands):
                 continue
             state = masters.get(service_name)
             if state and self.check_master_state(state, service_name):
-                return index, (state["ip"], state["port"])
+                address = (state.get("ip"), state.get("port"))
+                problem = _address_problem(*address)
+                if problem is None:
+                    return index, address
+                logger.warning("Sentinel %r, service %r: %s; asking the next Sentinel",
+                               sentinel, service_name, problem)
+                errors.append(f"{sentinel} - {problem}")
         return None, errors
 
     def filter_slaves(self, slaves: Sequence[Dict[str, Any]]) -> List[Address]:
-        """The (ip, port) of replicas that are not down nor disconnected."""
-        return [(s["ip"], s["port"]) for s in slaves
-                if not (s["is_odown"] or s["is_sdown"] or s.get("is_disconnected"))]
+        """The (ip, port) of replicas that are not down nor disconnected; replicas
+        with an unusable address (see ``discover_master``) are left out, with a
+        WARNING."""
+        usable = []
+        for s in slaves:
+            if s["is_odown"] or s["is_sdown"] or s.get("is_disconnected"):
+                continue
+            problem = _address_problem(s.get("ip"), s.get("port"))
+            if problem is not None:
+                logger.warning("replica %s; replica skipped", problem)
+                continue
+            usable.append((s["ip"], s["port"]))
+        return usable
 
     filter_replicas = filter_slaves
 
     def discover_slaves(self, service_name: str) -> List[Address]:
-        """The healthy replicas of the service, from the first Sentinel that knows one."""
+        """The healthy replicas of the service, from the first Sentinel that knows one;
+        replicas with an unusable address are left out (WARNING)."""
         return _core.discover_replicas(self.sentinels, service_name)
 
     discover_replicas = discover_slaves
