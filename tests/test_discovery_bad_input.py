@@ -179,18 +179,8 @@ def test_bad_master_address_from_the_only_sentinel(fake_sentinels, caplog, senti
     sentinel.close()
 
 
-# The monitor side of defect 8 (sentinel_monitor.c keeps the raw host of its own SENTINEL
-# MASTER re-check and connection.c decodes it strictly) is fixed on another branch; remove
-# this mark once it is merged. Not strict: whether the monitor's re-check lands before the
-# command is timing (it passed under ASan). Any failure other than UnicodeDecodeError fails.
-MONITOR_KEEPS_RAW_HOST = pytest.mark.xfail(
-    strict=False, raises=UnicodeDecodeError,
-    reason="issue 7 defect 8, monitor side: sentinel_monitor.c stores the non-UTF-8 host, "
-           "connection.c (PyUnicode_FromString) raises UnicodeDecodeError")
-
-
 @pytest.mark.parametrize("ip,port", [
-    pytest.param(b"\xff\xfe127.0.0.1", b"6379", id="host-not-utf8", marks=MONITOR_KEEPS_RAW_HOST),
+    pytest.param(b"\xff\xfe127.0.0.1", b"6379", id="host-not-utf8"),
     BAD_ADDRESSES[3],
 ])
 def test_master_for_commands_raise_a_connection_error(fake_sentinels, ip, port):
