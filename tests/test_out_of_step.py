@@ -96,17 +96,21 @@ class ChattyServer:
                 if not data:
                     return
                 buf += data
-                # count whole commands: "*N\r\n" followed by N bulk strings
+                # Answer every whole command received so far in ONE write, so that an
+                # extra line and the replies after it reach the client together (a
+                # client can only see extra bytes that arrive with what it reads).
+                replies = b""
                 while True:
                     n, consumed = _one_command(buf)
                     if n is None:
                         break
                     buf = buf[consumed:]
-                    reply = b"+OK\r\n"
+                    replies += b"+OK\r\n"
                     if self.chatty > 0:
                         self.chatty -= 1
-                        reply += b"+EXTRA\r\n"
-                    conn.sendall(reply)
+                        replies += b"+EXTRA\r\n"
+                if replies:
+                    conn.sendall(replies)
 
     def close(self):
         self._stop = True
