@@ -799,6 +799,26 @@ deliver(sf_monitor *m)
     free(events);
 }
 
+/* What the loop knew of a Sentinel's links, forgotten when they are closed. */
+static void
+forget_link_state(sentinel_t *s)
+{
+    s->up = 0;
+    s->next_attempt = 0;
+    s->quiet_until = 0;
+    s->round_pending = s->round_wanted = 0;
+    s->down_reported = 0;
+    s->auth_failing = 0;
+}
+
+static void
+forget_round(sf_monitor *m)
+{
+    m->round_active = 0;
+    free(m->round);
+    m->round = NULL;
+}
+
 static void
 close_links(sf_monitor *m)
 {
@@ -806,16 +826,9 @@ close_links(sf_monitor *m)
         sentinel_t *s = &m->sentinels[i];
         sf_link_close(&s->events);
         sf_link_close(&s->queries);
-        s->up = 0;
-        s->next_attempt = 0;
-        s->quiet_until = 0;
-        s->round_pending = s->round_wanted = 0;
-        s->down_reported = 0;
-        s->auth_failing = 0;
+        forget_link_state(s);
     }
-    m->round_active = 0;
-    free(m->round);
-    m->round = NULL;
+    forget_round(m);
 }
 
 /* Ask the TLSContext for its SSL_CTX again (GIL held, the loop's thread, between two
@@ -1104,16 +1117,9 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
         sentinel_t *s = &m->sentinels[i];
         sf_link_forget_after_fork(&s->events);
         sf_link_forget_after_fork(&s->queries);
-        s->up = 0;
-        s->next_attempt = 0;
-        s->quiet_until = 0;
-        s->round_pending = s->round_wanted = 0;
-        s->down_reported = 0;
-        s->auth_failing = 0;
+        forget_link_state(s);
     }
-    m->round_active = 0;
-    free(m->round);
-    m->round = NULL;
+    forget_round(m);
     /* The wake socketpair is shared with the parent: a byte one process writes could
      * wake (and be drained by) the other's loop. The child gets its own. */
     int wake[2];

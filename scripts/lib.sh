@@ -39,6 +39,7 @@ ensure_system_packages() {
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    command -v strace >/dev/null 2>&1 || missing+=(strace)   # tests count syscalls per command
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (need Python 3 with pip and venv)"

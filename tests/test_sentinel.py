@@ -422,7 +422,7 @@ def test_sentinel_failover_and_reset_commands(fresh_topology):
     s = sf.Sentinel(topo.sentinel_addresses, socket_timeout=SOCKET_TIMEOUT)
     old = topo.master.address
     assert s.sentinel_failover(topo.service_name) is True
-    new = topo.wait_for_master_change(old, timeout=30)
+    new = topo.wait_for_master_change(old, timeout=60)  # generous: a loaded machine (ASan run)
     assert discovered_within(s, topo.service_name, 10) == new
     ref = redis.sentinel.Sentinel(topo.sentinel_addresses, socket_timeout=SOCKET_TIMEOUT)
     ours = s.sentinel_reset(topo.service_name)
