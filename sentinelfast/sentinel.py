@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import weakref
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
@@ -229,16 +230,21 @@ class Sentinel(SentinelCommands):
         self._force_master_ip = force_master_ip
         self._sentinel_addresses = [(host, int(port)) for host, port in sentinels]
         self._monitor: Optional[FailoverMonitor] = None
+        self._monitor_lock = threading.Lock()   # one monitor, however many threads ask
         self._followed_services: set = set()
 
     def _failover_monitor(self) -> FailoverMonitor:
         """The monitor of this Sentinel object (created on first use)."""
-        if self._monitor is None:
-            timeout = self.sentinel_kwargs.get("socket_timeout") or 0.5
-            # redis-py's rule: the Sentinels get sentinel_kwargs (credentials, TLS)
-            self._monitor = FailoverMonitor(self._sentinel_addresses, float(timeout),
-                                            sentinel_kwargs=self.sentinel_kwargs)
-        return self._monitor
+        monitor = self._monitor
+        if monitor is not None:
+            return monitor
+        with self._monitor_lock:
+            if self._monitor is None:
+                timeout = self.sentinel_kwargs.get("socket_timeout") or 0.5
+                # redis-py's rule: the Sentinels get sentinel_kwargs (credentials, TLS)
+                self._monitor = FailoverMonitor(self._sentinel_addresses, float(timeout),
+                                                sentinel_kwargs=self.sentinel_kwargs)
+            return self._monitor
 
     def add_event_listener(self, callback) -> None:
         """Call ``callback(event: SentinelEvent)`` for every failover event seen
