@@ -46,6 +46,8 @@ sources = [
     "csrc/connection.c",
     "csrc/pool.c",
     "csrc/client.c",
+    "csrc/pipeline.c",
+    "csrc/fast_command.c",
     "csrc/retry.c",
     "csrc/backoff.c",
     "csrc/sentinel_discovery.c",
@@ -53,6 +55,7 @@ sources = [
     "csrc/sentinel_events.c",
     "csrc/sentinel_link.c",
     "csrc/sentinel_monitor.c",
+    "csrc/promotion_probe.c",
     "csrc/reply_parsers.c",
     "csrc/protocol.c",
 ]

@@ -33,15 +33,14 @@ benchmarks/results/failover_drill.md. ``--quick`` runs the planned failover only
     python benchmarks/failover_drill.py            # all faults, both clients (about 3 minutes)
     python benchmarks/failover_drill.py --quick    # planned failover only
 
-The drill and the demo (demo/failover_demo.py) share their code: this script loads the
-demo's module for the writer, the Sentinel event listener and the run itself.
+The drill, the demo (demo/failover_demo.py) and ``sentinelfast drill`` share their code:
+``sentinelfast.ops.drill`` (the writer, the Sentinel event listener and the run itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import logging
 import os
@@ -49,27 +48,18 @@ import signal
 import sys
 import time
 
+from sentinelfast.ops import drill
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 FAULT_ORDER = ("planned", "kill", "hang")
 
 
-def load_demo():
-    path = os.path.join(REPO, "demo", "failover_demo.py")
-    spec = importlib.util.spec_from_file_location("failover_demo", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["failover_demo"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = load_demo()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # run with -P
 from machine import machine_info  # noqa: E402
 
 
-class DrillConsole(demo.Console):
+class DrillConsole(drill.Console):
     """Event lines only with --verbose; no status line."""
 
     def __init__(self, verbose):
@@ -84,48 +74,33 @@ class DrillConsole(demo.Console):
         pass
 
 
-def rel(t, t0):
-    return None if t is None else round(t - t0, 4)
+rel = drill.seconds_from
 
 
 def summarize(r):
     """The JSON-able part of a run result (times in seconds from the fault)."""
     t0 = r["t_fault"]
-    missing = r["missing"]
     return {
-        "client": r["client"],
-        "client_version": r["label"],
+        **drill.writer_outcome(r, t0),
         "fault": r["fault"],
-        "acked_writes": r["acked"],
         "acked_before_fault": r["acked_at_fault"],
-        "errors": r["error_count"],
-        "errors_by_class": dict(r["errors"]),
-        "error_examples": r["error_examples"],
-        "first_error": rel(r["error_times"][0], t0) if r["error_times"] else None,
-        "last_error": rel(r["error_times"][-1], t0) if r["error_times"] else None,
-        "lost": len(missing),
         "lost_acked_before_fault": r["lost_before_fault"],
         "lost_acked_after_fault": r["lost_after_fault"],
-        "lost_acked_between": [rel(min(r["ack_times"][n] for n in missing), t0),
-                               rel(max(r["ack_times"][n] for n in missing), t0)] if missing else None,
-        "longest_stall": round(r["longest_stall"], 4),
-        "longest_stall_from": rel(r["longest_stall_at"], t0),
         "switch_master_to_first_write_on_new_master": (
             None if r["switch_to_first_write"] is None else round(r["switch_to_first_write"], 4)),
-        "first_write_on_new_master": rel(r["first_on_new"], t0),
-        "sentinel_events": {k: rel(v, t0) for k, v in sorted(r["events"].items(), key=lambda kv: kv[1])},
+        # from the moment a replica answered ROLE "master" (an independent 1 ms poller)
+        "replica_master_at": rel(r.get("t_role_master"), t0),
+        "promotion_to_first_write_on_new_master": (
+            None if r.get("promotion_to_first_write") is None
+            else round(r["promotion_to_first_write"], 4)),
         "resumed": rel(r["t_resume"], t0),
-        "old_master": list(r["old_master"]),
         "new_master": list(r["new_master"]),
-        "followed": r["followed"],
-        "unexpected_replies": r["unexpected_replies"],
-        "client_events": [[rel(t, t0), kind, detail] for t, kind, detail in r["client_events"]],
         "client_stats": r["client_stats"],
     }
 
 
 COLUMNS = [
-    ("fault", lambda s: demo.FAULTS[s["fault"]]),
+    ("fault", lambda s: drill.FAULTS[s["fault"]]),
     ("client", lambda s: s["client_version"]),
     ("acked writes", lambda s: str(s["acked_writes"])),
     ("errors seen by app", lambda s: str(s["errors"])),
@@ -135,6 +110,9 @@ COLUMNS = [
     ("+switch-master → first write on new master", lambda s: "-" if s[
         "switch_master_to_first_write_on_new_master"] is None else
         f"{s['switch_master_to_first_write_on_new_master']:.3f} s"),
+    ("replica is master (ROLE) → first write on it", lambda s: "-" if s.get(
+        "promotion_to_first_write_on_new_master") is None else
+        f"{s['promotion_to_first_write_on_new_master'] * 1000:.1f} ms"),
 ]
 
 
@@ -154,6 +132,39 @@ def markdown_table(rows):
              "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
     for s in rows:
         lines.append("| " + " | ".join(get(s) for _, get in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def median_rows(summaries):
+    """Per fault and client: the median longest stall and time from the promotion to the
+    first write on the new master, the total errors and lost writes."""
+    import statistics
+
+    groups = {}
+    for s in summaries:
+        groups.setdefault((s["fault"], s["client_version"]), []).append(s)
+    rows = []
+    for (fault, client), runs in groups.items():
+        promo = [r["promotion_to_first_write_on_new_master"] for r in runs
+                 if r.get("promotion_to_first_write_on_new_master") is not None]
+        rows.append({
+            "fault": fault, "client": client, "runs": len(runs),
+            "median_longest_stall": statistics.median(r["longest_stall"] for r in runs),
+            "median_promotion_to_first_write": statistics.median(promo) if promo else None,
+            "errors": sum(r["errors"] for r in runs), "lost": sum(r["lost"] for r in runs),
+        })
+    return rows
+
+
+def median_markdown(rows):
+    lines = ["| fault | client | runs | median longest stall | median replica is master → first write on it "
+             "| errors (total) | acked writes lost (total) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        promo = r["median_promotion_to_first_write"]
+        lines.append(f"| {drill.FAULTS[r['fault']]} | {r['client']} | {r['runs']} | "
+                     f"{r['median_longest_stall']:.3f} s | "
+                     f"{'-' if promo is None else f'{promo * 1000:.1f} ms'} | {r['errors']} | {r['lost']} |")
     return "\n".join(lines)
 
 
@@ -193,23 +204,25 @@ def main(argv=None):
     parser.add_argument("--md", default=os.path.join(RESULTS, "failover_drill.md"))
     parser.add_argument("--png-dir", default=None,
                         help="also draw one timeline per fault (failover_<fault>.png) into this directory")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per fault and client (medians reported when > 1)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the events of every run")
     args = parser.parse_args(argv)
 
     if args.clients:
         clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     else:
-        clients = ["sentinelfast"] + (["redis-py"] if demo.redis_py_available() else [])
+        clients = ["sentinelfast"] + (["redis-py"] if drill.redis_py_available() else [])
     faults = ["planned"] if args.quick else [f.strip() for f in args.faults.split(",") if f.strip()]
     for c in clients:
         if c not in ("sentinelfast", "redis-py"):
             parser.error(f"unknown client {c!r}")
     for f in faults:
-        if f not in demo.FAULTS:
+        if f not in drill.FAULTS:
             parser.error(f"unknown fault {f!r}")
 
     logging.getLogger("sentinelfast").addHandler(logging.NullHandler())
-    signal.signal(signal.SIGTERM, demo.on_signal)
+    signal.signal(signal.SIGTERM, drill.on_signal)
     console = DrillConsole(args.verbose)
     started = datetime.datetime.now(datetime.timezone.utc)
     info = machine_info()
@@ -221,10 +234,10 @@ def main(argv=None):
     failed = False
     try:
         for fault in faults:
-            for client in clients:
+            for client in [c for c in clients for _ in range(max(1, args.repeat))]:
                 t0 = time.monotonic()
-                print(f"  {demo.FAULTS[fault]:<44} {client:<13}", end="", flush=True)
-                r = demo.run_drill(client, console, fault=fault, before=args.before, after=args.after,
+                print(f"  {drill.FAULTS[fault]:<44} {client:<13}", end="", flush=True)
+                r = drill.run_drill(client, console, fault=fault, before=args.before, after=args.after,
                                    follow_timeout=args.follow_timeout, retry_sleep=0.05, socket_timeout=0.5,
                                    prefix="drill:", wait_convert=True, resume_after=args.resume_after,
                                    live=False)
@@ -238,7 +251,7 @@ def main(argv=None):
             if args.png_dir:
                 path = os.path.join(args.png_dir, f"failover_{fault}.png")
                 try:
-                    demo.plot_timeline(results[fault], path)
+                    drill.plot_timeline(results[fault], path)
                     print(f"    timeline: {path}")
                 except ImportError:
                     print("    (no timeline: matplotlib is not installed)")
@@ -246,7 +259,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted (SIGINT)", file=sys.stderr)
         return 130
-    except demo.Interrupted as e:
+    except drill.Interrupted as e:
         print(f"\ninterrupted ({e})", file=sys.stderr)
         return 128 + e.signum
     finally:
@@ -261,7 +274,7 @@ def main(argv=None):
         "sentinelfast": getattr(sentinelfast, "__version__", "?"),
         "sentinelfast_path": os.path.dirname(sentinelfast.__file__),
     }
-    if demo.redis_py_available():
+    if drill.redis_py_available():
         import redis
 
         versions["redis_py"] = redis.__version__
@@ -280,6 +293,12 @@ def main(argv=None):
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=2, default=str)
         f.write("\n")
+    medians = median_rows(summaries) if args.repeat > 1 else []
+    if medians:
+        doc["medians"] = medians
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2, default=str)
+            f.write("\n")
     md = [
         f"Failover drill, {date}, on {info['cpu']} ({info['cores']} CPUs, Linux {info['kernel']}), "
         f"Redis server v={info['redis_server']}, Python {info['python']}; sentinelfast "
@@ -289,10 +308,15 @@ def main(argv=None):
         markdown_table(summaries),
         "",
     ]
+    if medians:
+        md += [f"Medians of {args.repeat} runs per fault and client (errors and lost writes: totals):",
+               "", median_markdown(medians), ""]
     with open(args.md, "w") as f:
         f.write("\n".join(md))
     print()
     print(text_table(summaries))
+    if medians:
+        print(f"\nmedians of {args.repeat} runs:\n" + median_markdown(medians))
     print()
     for s in summaries:
         if s["errors"]:

@@ -54,6 +54,7 @@ def machine_info() -> Dict[str, Any]:
         "redis_server": rs_version,
         "redis_py": _version("redis"),
         "hiredis_py": _version("hiredis"),
+        "uvloop": _version("uvloop"),
         "libhiredis": libhiredis,
         "sentinelfast": _version("sentinelfast"),
         "sentinelfast_path": sf_path,

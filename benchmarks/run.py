@@ -41,6 +41,7 @@ sys.path.insert(0, HERE)   # run as a script with -P: our own modules are beside
 
 from machine import _version, machine_info  # noqa: E402
 WORKER = os.path.join(HERE, "worker.py")
+ASYNC_WORKER = os.path.join(HERE, "async_worker.py")
 LIMIT_SRC = os.path.join(HERE, "limit", "resp_limit.c")
 
 VALUE = "0123456789abcdef"  # 16 bytes, as in worker.py
@@ -49,6 +50,16 @@ MGET_KEYS = [f"bench:mget:{i}" for i in range(100)]
 
 SF, RP, LIMIT, RB = "sentinelfast", "redis-py", "limit", "redis-benchmark"
 SF_DIRECT, RP_DIRECT = "sentinelfast-direct", "redis-py-direct"
+# asyncio workloads: the limit is a bare asyncio.Protocol (async_worker.py), and every
+# participant also runs on uvloop when it is installed ("<participant>@uvloop").
+ALIMIT = "asyncio-limit"
+UVLOOP = "@uvloop"
+
+
+def _uvloop_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None
 
 
 # ------------------------------------------------------------------------------------------
@@ -104,6 +115,20 @@ def _workloads() -> List[Dict[str, Any]]:
              py={SF: "get_master_for", RP: "get_master_for",
                  SF_DIRECT: "get_direct_topo", RP_DIRECT: "get_direct_topo"},
              limit=["rr", "GET", STR_KEY], rb=None, unit="commands/s"),
+        # asyncio: sentinelfast.asyncio vs redis.asyncio (hiredis) vs a bare asyncio Protocol
+        dict(name="async_get_1", label="asyncio: GET 16 B, 1 task", server="standalone", kind="async",
+             py={SF: "async_get_1", RP: "async_get_1", ALIMIT: "async_get_1"}, limit=None,
+             rb=dict(args=["GET", STR_KEY], c=1, n=6000), unit="commands/s", scale=2.5),
+        dict(name="async_get_50", label="asyncio: GET 16 B, 50 tasks, one client", server="standalone",
+             kind="async", py={SF: "async_get_50", RP: "async_get_50", ALIMIT: "async_get_50"}, limit=None,
+             rb=dict(args=["GET", STR_KEY], c=50, n=20000), unit="commands/s", scale=2.5),
+        dict(name="async_pipe100", label="asyncio: pipeline of 100 (SET/GET)", server="standalone",
+             kind="async", py={SF: "async_pipe100", RP: "async_pipe100", ALIMIT: "async_pipe100"},
+             limit=None, rb=dict(args=["SET", PIPE_KEY + ":0", VALUE], c=1, P=100, n=200000),
+             unit="commands/s"),
+        dict(name="async_hgetall", label="asyncio: HGETALL, 1,000 fields", server="standalone",
+             kind="async", py={SF: "async_hgetall", RP: "async_hgetall", ALIMIT: "async_hgetall"},
+             limit=None, rb=dict(args=["HGETALL", HASH_KEY], c=1, n=1500), unit="replies/s"),
     ]
 
 
@@ -241,6 +266,7 @@ class Bench:
         self.limit_exe = limit_exe
         self.tls_server = tls_server   # TLS-only standalone server (the get_tls workload), or None
         self.errors: List[str] = []
+        self.uvloop = _uvloop_installed()
 
     def server_of(self, w) -> tuple:
         node = {"standalone": self.standalone, "tls": self.tls_server}.get(w["server"])
@@ -282,6 +308,12 @@ class Bench:
             return _run_json(self.limit_cmd(w, -1), timeout)
         if who == RB:
             return self.run_redis_benchmark(w, timeout)
+        if w.get("kind") == "async":
+            base, _, loop = who.partition("@")
+            spec = self.py_spec({ALIMIT: "limit"}.get(base, base), w["py"][base], w,
+                                loop=loop or "asyncio", duration=self.duration_of(w),
+                                hang_timeout=timeout - 5)
+            return _run_json([sys.executable, ASYNC_WORKER, json.dumps(spec)], timeout)
         spec = self.py_spec(who.replace("-direct", ""), w["py"][who], w, duration=self.duration_of(w),
                             hang_timeout=timeout - 5)
         return _run_json(self.worker_cmd(spec), timeout)
@@ -303,6 +335,8 @@ class Bench:
 
     def participants(self, w) -> List[str]:
         people = list(w["py"].keys())
+        if w.get("kind") == "async" and self.uvloop:
+            people += [who + UVLOOP for who in w["py"]]
         if self.limit_exe and w["limit"]:
             people.append(LIMIT)
         return people
@@ -404,6 +438,12 @@ def _per_cmd(res, key) -> Optional[float]:
     return res[key] / res["commands"] * 1e6  # microseconds per command
 
 
+def _cpu_per_cmd(res) -> Optional[float]:
+    if not res or "error" in res or not res.get("commands"):
+        return None
+    return (res["utime"] + res["stime"]) / res["commands"] * 1e6  # user + system, microseconds
+
+
 def _ms_per_op(res) -> Optional[float]:
     if not res or "error" in res or not res.get("ops"):
         return None
@@ -474,6 +514,19 @@ def summarize(workloads, runs, sys_counts) -> List[Dict[str, Any]]:
             row(name, label, "replies/s", "higher", _rate, rw, ("rp_min", 3.0, ">= 3x redis-py"), rb_rate(rw))
         elif name == "sentinel_connect":
             row(name, label, "ms", "lower", _ms_per_op, rw)
+        elif w.get("kind") == "async":
+            unit = w["unit"]
+            for loop in ("", UVLOOP):
+                rl = {SF: rw.get(SF + loop, []), RP: rw.get(RP + loop, []), LIMIT: rw.get(ALIMIT + loop, [])}
+                if not rl[SF] and not rl[RP]:
+                    continue
+                lname = "default loop" if not loop else "uvloop"
+                d = row(name + loop.replace("@", ":"), f"{label} ({lname})", unit, "higher", _rate, rl,
+                        ("rp_min", 2.0, ">= 2x redis.asyncio"), rb_rate(rw) if not loop else None)
+                d["group"] = "async"
+                d = row(name + loop.replace("@", ":") + ":cpu", f"{label} ({lname})", "CPU us/cmd", "lower",
+                        lambda x: _cpu_per_cmd(x), rl)
+                d["group"] = "async"
         elif name == "master_for":
             direct = {SF: rw.get(SF_DIRECT, []), RP: rw.get(RP_DIRECT, []), LIMIT: rw.get(LIMIT, [])}
             row("master_for:direct", "GET, direct Redis to the master", "commands/s", "higher", _rate, direct)
@@ -525,22 +578,36 @@ HEADER = ["workload", "metric", "sentinelfast", "redis-py", "limit (C)", "redis-
           "sf / redis-py", "sf / limit", "target"]
 
 
+ASYNC_HEADER = ["workload", "metric", "sentinelfast", "redis.asyncio", "asyncio limit", "redis-benchmark",
+                "sf / redis.asyncio", "sf / limit", "target"]
+
+
+def _groups(rows):
+    """(header, rows) of each table: the blocking clients', then the asyncio clients'."""
+    sync = [d for d in rows if d.get("group") != "async"]
+    aio = [d for d in rows if d.get("group") == "async"]
+    return [(h, g) for h, g in ((HEADER, sync), (ASYNC_HEADER, aio)) if g]
+
+
 def print_table(rows, file=sys.stdout) -> None:
-    body = table_rows(rows)
-    widths = [max(len(r[i]) for r in [HEADER] + body) for i in range(len(HEADER))]
-    right = {2, 3, 4, 5, 6, 7}
+    for n, (header, group) in enumerate(_groups(rows)):
+        if n:
+            print(file=file)
+        body = table_rows(group)
+        widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+        right = {2, 3, 4, 5, 6, 7}
 
-    def line(cells):
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells))
+        def line(cells):
+            return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells))
 
-    print(line(HEADER), file=file)
-    print("  ".join("-" * w for w in widths), file=file)
-    prev = None
-    for d, cells in zip(rows, body):
-        if prev is not None and d["label"] == prev:
-            cells = [""] + cells[1:]
-        prev = d["label"]
-        print(line(cells).rstrip(), file=file)
+        print(line(header), file=file)
+        print("  ".join("-" * w for w in widths), file=file)
+        prev = None
+        for d, cells in zip(group, body):
+            if prev is not None and d["label"] == prev:
+                cells = [""] + cells[1:]
+            prev = d["label"]
+            print(line(cells).rstrip(), file=file)
 
 
 def _placement(meta) -> str:
@@ -565,16 +632,20 @@ def markdown(rows, meta) -> str:
         f"sentinelfast {m['sentinelfast']} (libhiredis {m['libhiredis']}).",
         "",
         _placement(meta),
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "|".join(["---", "---"] + ["---:"] * 6 + ["---"]) + "|",
     ]
-    prev = None
-    for d, cells in zip(rows, table_rows(rows)):
-        if d["label"] == prev:
-            cells = [""] + cells[1:]
-        prev = d["label"]
-        lines.append("| " + " | ".join(cells) + " |")
+    for header, group in _groups(rows):
+        if header is ASYNC_HEADER:
+            lines += ["", "asyncio clients (`sentinelfast.asyncio` vs `redis.asyncio`; the limit is a bare "
+                      "`asyncio.BufferedProtocol` framing replies by length, on the same loop"
+                      + (f"; uvloop {m['uvloop']}" if m.get("uvloop") else "") + "):"]
+        lines += ["", "| " + " | ".join(header) + " |",
+                  "|" + "|".join(["---", "---"] + ["---:"] * 6 + ["---"]) + "|"]
+        prev = None
+        for d, cells in zip(group, table_rows(group)):
+            if d["label"] == prev:
+                cells = [""] + cells[1:]
+            prev = d["label"]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "sf / redis-py and sf / limit are medians of per-round ratios of the metric in that row "
               "(for us/cmd and ms rows, lower than 1x means sentinelfast uses less). "
               "Syscalls: `strace -c -f`, "
@@ -594,10 +665,13 @@ def chart(rows, path: str, meta) -> Optional[str]:
     targets_rp = {"threads8": 2.0, "pipe100": 3.0, "pipe100_tx": 3.0, "pipe10k": 3.0, "pipe10k_tx": 3.0,
                   "hgetall": 3.0, "lrange": 3.0, "zrange": 3.0, "mget": 3.0,
                   "get:user_cpu": 4.0, "set:user_cpu": 4.0}
+    for name in ("async_get_1", "async_get_50", "async_pipe100", "async_hgetall"):
+        targets_rp[name] = targets_rp[name + ":uvloop"] = 2.0
     items = []  # (label, (median, rounds, target) vs redis-py, (median, rounds, target) vs limit)
     for d in rows:
         wl, u = d["workload"], d["unit"]
-        if wl.endswith(":sys_cpu") or wl.endswith(":syscalls") or wl == "master_for:direct":
+        if (wl.endswith(":sys_cpu") or wl.endswith(":syscalls") or wl == "master_for:direct"
+                or (d.get("group") == "async" and wl.endswith(":cpu"))):
             continue
         if wl == "master_for:overhead":
             items.append(("GET: master_for / direct Redis", None,
@@ -622,7 +696,8 @@ def chart(rows, path: str, meta) -> Optional[str]:
                              gridspec_kw={"width_ratios": [1.25, 1]})
     ys = list(range(len(items)))[::-1]
     titles = ["sentinelfast vs redis-py + hiredis  (x times faster / less CPU)",
-              "sentinelfast vs the limit (C raw-socket loop): fraction of its speed\n"
+              "sentinelfast vs the limit (C raw-socket loop; asyncio rows: a bare\n"
+              "asyncio Protocol on the same loop): fraction of its speed\n"
               "(last line: sentinelfast master_for vs direct Redis)"]
     for col, ax in enumerate(axes):
         xs_all = [1.0]

@@ -7,17 +7,6 @@
 
 #include <structmember.h>
 
-typedef struct {
-    PyObject_HEAD
-    sf_state *st;
-    PyObject *connection_pool;      /* a Pool (fast path) or any object with
-                                       get_connection()/release() */
-    PyObject *response_callbacks;   /* dict: command name -> callable(reply, **options) */
-    PyObject *connection;           /* single_connection_client: its Connection, or None */
-    PyThread_type_lock single_lock; /* serialises use of `connection` */
-    PyObject *weakreflist;
-} sf_client;
-
 /* Options redis-py handles itself and does not give to the callback. */
 typedef struct {
     int never_decode;
@@ -38,9 +27,9 @@ parse_options(sf_state *st, PyObject *const *kwvalues, PyObject *kwnames, comman
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         PyObject *value = kwvalues[i];
         if (PyUnicode_Compare(key, st->str_NEVER_DECODE) == 0) {
-            o->never_decode = PyObject_IsTrue(value);
-            if (o->never_decode < 0)
-                return -1;
+            /* redis-py's rule: the option's presence, not its value (its commands
+             * pass NEVER_DECODE=[], which is false) */
+            o->never_decode = 1;
             continue;
         }
         if (PyUnicode_Compare(key, st->str_EMPTY_RESPONSE) == 0) {
@@ -58,8 +47,8 @@ parse_options(sf_state *st, PyObject *const *kwvalues, PyObject *kwnames, comman
 }
 
 /* Take a connection: from our own Pool directly, else through the object's methods. */
-static sf_conn *
-acquire(sf_client *self)
+sf_conn *
+sf_client_acquire(sf_client *self)
 {
     PyObject *pool = self->connection_pool;
     if (sf_pool_check(self->st, pool))
@@ -72,8 +61,8 @@ acquire(sf_client *self)
     return (sf_conn *)conn;
 }
 
-static void
-give_back(sf_client *self, sf_conn *conn)
+void
+sf_client_give_back(sf_client *self, sf_conn *conn)
 {
     PyObject *pool = self->connection_pool;
     if (sf_pool_check(self->st, pool)) {
@@ -122,12 +111,12 @@ with_connection(sf_client *self, PyObject *const *args, Py_ssize_t nargs, PyObje
         PyThread_release_lock(self->single_lock);
         return reply;
     }
-    sf_conn *conn = acquire(self);
+    sf_conn *conn = sf_client_acquire(self);
     if (conn == NULL)
         return NULL;
     reply = commands ? sf_retry_execute_many(conn, commands, never_decode)
                      : sf_retry_execute(conn, args, nargs, never_decode);
-    give_back(self, conn);
+    sf_client_give_back(self, conn);
     return reply;
 }
 
@@ -154,16 +143,7 @@ client_execute_command(sf_client *self, PyObject *const *args, size_t nargsf, Py
         Py_XDECREF(o.callback_kwargs);
         return NULL;
     }
-    PyObject *callback = NULL;
-    if (PyDict_CheckExact(self->response_callbacks)) {
-        callback = PyDict_GetItemWithError(self->response_callbacks, args[0]);
-        Py_XINCREF(callback);
-    }
-    else if (PyMapping_Check(self->response_callbacks)) {
-        callback = PyObject_CallMethod(self->response_callbacks, "get", "O", args[0]);
-        if (callback == Py_None)
-            Py_CLEAR(callback);
-    }
+    PyObject *callback = sf_callback_lookup(self->response_callbacks, args[0]);
     if (callback == NULL) {
         Py_XDECREF(o.callback_kwargs);
         if (PyErr_Occurred()) {
@@ -205,16 +185,16 @@ sf_client_execute_once(sf_state *st, PyObject *client, PyObject *const *args, Py
         PyThread_release_lock(self->single_lock);
         return reply;
     }
-    sf_conn *conn = acquire(self);
+    sf_conn *conn = sf_client_acquire(self);
     if (conn == NULL)
         return NULL;
     PyObject *reply = sf_conn_execute(conn, args, nargs, 1);
-    give_back(self, conn);
+    sf_client_give_back(self, conn);
     return reply;
 }
 
-static PyObject *
-client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+PyObject *
+sf_client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     sf_client *self = (sf_client *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -231,8 +211,8 @@ client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-static int
-client_traverse(sf_client *self, visitproc visit, void *arg)
+int
+sf_client_traverse(sf_client *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->connection_pool);
@@ -241,8 +221,8 @@ client_traverse(sf_client *self, visitproc visit, void *arg)
     return 0;
 }
 
-static int
-client_clear(sf_client *self)
+int
+sf_client_clear(sf_client *self)
 {
     Py_CLEAR(self->connection_pool);
     Py_CLEAR(self->response_callbacks);
@@ -250,14 +230,14 @@ client_clear(sf_client *self)
     return 0;
 }
 
-static void
-client_dealloc(sf_client *self)
+void
+sf_client_dealloc(sf_client *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)self);
-    client_clear(self);
+    sf_client_clear(self);
     if (self->single_lock != NULL)
         PyThread_free_lock(self->single_lock);
     tp->tp_free((PyObject *)self);
@@ -326,10 +306,10 @@ static PyMethodDef client_methods[] = {
 
 static PyType_Slot client_slots[] = {
     {Py_tp_doc, "Base of sentinelfast.Redis: the native command path."},
-    {Py_tp_new, client_new},
-    {Py_tp_dealloc, client_dealloc},
-    {Py_tp_traverse, client_traverse},
-    {Py_tp_clear, client_clear},
+    {Py_tp_new, sf_client_new},
+    {Py_tp_dealloc, sf_client_dealloc},
+    {Py_tp_traverse, sf_client_traverse},
+    {Py_tp_clear, sf_client_clear},
     {Py_tp_methods, client_methods},
     {Py_tp_members, client_members},
     {Py_tp_getset, client_getset},

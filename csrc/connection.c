@@ -51,12 +51,21 @@ sf_conn_disconnect(sf_conn *c)
     }
     Py_CLEAR(c->reader_ctx.pending_exc);
     c->unread = 0;
+    c->push_mode = 0;
+    c->reconnect_marked = 0;
     if (c->wbuf.cap > KEEP_WRITE_BUFFER)
         sf_buf_free(&c->wbuf);
     c->wbuf.len = 0;
 }
 
 static PyObject *read_reply(sf_conn *c);
+
+static void
+touched(sf_conn *c)
+{
+    if (c->health_check_interval > 0)
+        c->next_health_check = sf_monotonic() + c->health_check_interval;
+}
 
 void
 sf_conn_drop_if_out_of_step(sf_conn *c)
@@ -289,6 +298,37 @@ open_from_provider(sf_conn *c)
     return -1;
 }
 
+/* redis-py's connect callbacks (register_connect_callback): after every connect, each
+ * live one is called with the connection (PubSub re-subscribes this way). They may
+ * send commands on it; a connect inside them runs none. 0, or -1 with the exception
+ * a callback raised. */
+static int
+run_connect_callbacks(sf_conn *c)
+{
+    PyObject *refs = PySequence_Tuple(c->connect_callbacks);
+    if (refs == NULL)
+        return -1;
+    int rc = 0;
+    c->in_connect_callbacks = 1;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyTuple_GET_SIZE(refs); i++) {
+        PyObject *callback = PyObject_CallNoArgs(PyTuple_GET_ITEM(refs, i));
+        if (callback == NULL) {
+            rc = -1;
+            break;
+        }
+        if (callback != Py_None) {
+            PyObject *r = PyObject_CallOneArg(callback, (PyObject *)c);
+            if (r == NULL)
+                rc = -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(callback);
+    }
+    c->in_connect_callbacks = 0;
+    Py_DECREF(refs);
+    return rc;
+}
+
 int
 sf_conn_ensure(sf_conn *c)
 {
@@ -309,8 +349,12 @@ sf_conn_ensure(sf_conn *c)
     int r, from_service = 0;
     if (c->svc != NULL) {
         /* Sentinel is replacing the master: wait (bounded) rather than write to it. */
-        if (sf_service_wait_ready(c->svc) < 0)
+        int ready = sf_service_wait_ready(c->svc);
+        if (ready == SF_SERVICE_ISOLATED)
+            PyErr_SetString(c->st->ConnectionError, sf_service_isolated_message);
+        if (ready < 0)
             return -1;
+        c->svc_epoch = sf_service_epoch(c->svc);
         char host[256];
         int port;
         if (sf_service_master(c->svc, host, sizeof host, &port)) {
@@ -326,20 +370,29 @@ sf_conn_ensure(sf_conn *c)
     if (c->reader == NULL)
         return -1;
     r = c->address_provider != Py_None && !from_service ? open_from_provider(c) : open_socket(c);
+    if (r == 0 && c->svc != NULL) {
+        /* Tracked from the start: a switch while the handshake waits on a master that
+         * hangs shuts it down too, instead of leaving it to socket_timeout. */
+        c->fork_generation = sf_fork_generation;
+        sf_service_add_fd(c->svc, c->transport.fd);
+        c->fd_tracked = 1;
+    }
     if (r == 0)
         r = handshake(c);
     if (r < 0) {
         sf_conn_disconnect(c);
         return -1;
     }
-    if (c->svc != NULL) {
-        sf_service_add_fd(c->svc, c->transport.fd);
-        c->fd_tracked = 1;
-    }
     c->fork_generation = sf_fork_generation;
     c->pid = (long)getpid();
     if (c->health_check_interval > 0)
         c->next_health_check = sf_monotonic() + c->health_check_interval;
+    c->connects++;
+    if (c->connect_callbacks != NULL && PyList_GET_SIZE(c->connect_callbacks) > 0
+        && !c->in_connect_callbacks && run_connect_callbacks(c) < 0) {
+        sf_conn_disconnect(c);
+        return -1;
+    }
     return 0;
 }
 
@@ -349,7 +402,7 @@ sf_conn_ensure(sf_conn *c)
  * come back as exception instances. On any failure (socket, protocol, decoding) the
  * connection is closed and NULL returned. */
 static PyObject *
-read_reply(sf_conn *c)
+read_reply_ex(sf_conn *c, int keep_on_timeout)
 {
     for (;;) {
         PyObject *reply;
@@ -366,6 +419,9 @@ read_reply(sf_conn *c)
         Py_END_ALLOW_THREADS
         if (n < 0) {
             sf_io_raise(c->st, &e);
+            /* The reader keeps a partial reply: the stream is still in step. */
+            if (keep_on_timeout && e.code == SF_IO_TIMEOUT)
+                return NULL;
             break;
         }
         if (sf_reader_feed(c->reader, c->rbuf, (size_t)n) < 0)
@@ -373,6 +429,12 @@ read_reply(sf_conn *c)
     }
     sf_conn_disconnect(c);
     return NULL;
+}
+
+static PyObject *
+read_reply(sf_conn *c)
+{
+    return read_reply_ex(c, 0);
 }
 
 /* Send the write buffer: this starts the command's deadline, which also bounds the
@@ -413,8 +475,10 @@ health_check(sf_conn *c)
                 int good = PyBytes_Check(reply) && PyBytes_GET_SIZE(reply) == 4
                            && memcmp(PyBytes_AS_STRING(reply), "PONG", 4) == 0;
                 Py_DECREF(reply);
-                if (good)
+                if (good) {
+                    touched(c);
                     return 0;
+                }
                 sf_conn_disconnect(c);
                 PyErr_SetString(c->st->ConnectionError, "Bad response from PING health check");
             }
@@ -427,28 +491,80 @@ health_check(sf_conn *c)
     return -1;
 }
 
+/* Is a PING due? Only on a connection whose stream is in step: its reply would
+ * otherwise be taken for another command's (or a pushed message for it). */
+static inline int
+health_check_due(sf_conn *c)
+{
+    return c->health_check_interval > 0 && c->unread == 0
+           && sf_monotonic() > c->next_health_check;
+}
+
+/* A master connection made before a failover began must not take a new command to
+ * the master being replaced: close it and raise ConnectionError, as a connection
+ * dropped by the failover would (the retry policy reconnects, through the hold, to
+ * the master that comes out of it). Not reconnected silently: whoever polls its
+ * socket (kombu) must see that it changed. A connection that still owes replies, or
+ * speaks unasked (Pub/Sub), keeps its stream; the switch shuts it down. The pools
+ * retire their idle ones before this. 0, or -1 with the exception set. */
+static int
+refuse_if_stale(sf_conn *c)
+{
+    if (c->svc == NULL || !sf_conn_is_connected(c) || c->unread != 0 || c->push_mode
+        || sf_service_epoch(c->svc) == c->svc_epoch)
+        return 0;
+    sf_conn_disconnect(c);
+    PyErr_SetString(c->st->ConnectionError,
+                    "Connection closed: a failover of the master began (command not sent)");
+    return -1;
+}
+
 static int
 prepare(sf_conn *c)
 {
-    if (sf_conn_ensure(c) < 0)
+    if (refuse_if_stale(c) < 0 || sf_conn_ensure(c) < 0)
         return -1;
-    if (c->health_check_interval > 0 && sf_monotonic() > c->next_health_check)
+    if (health_check_due(c))
         return health_check(c);
     return 0;
 }
 
-static void
-touched(sf_conn *c)
+/* prepare() for an exchange that reads its own replies (execute, execute_many): a
+ * connect callback may have sent commands whose replies would come first. */
+static int
+prepare_exchange(sf_conn *c)
 {
-    if (c->health_check_interval > 0)
-        c->next_health_check = sf_monotonic() + c->health_check_interval;
+    if (prepare(c) < 0)
+        return -1;
+    if (c->unread == 0)
+        return 0;
+    sf_conn_disconnect(c);
+    PyErr_SetString(c->st->ConnectionError,
+                    "a connect callback left replies unread; connection closed");
+    return -1;
+}
+
+/* READONLY on a Sentinel master connection: the master we write to was demoted.
+ * Forget it, close, and raise ConnectionError so that the retry policy reconnects to
+ * the one Sentinel names now. Returns NULL. */
+static PyObject *
+demoted(sf_conn *c)
+{
+    const char *host = PyUnicode_AsUTF8(c->host);
+    if (host != NULL)
+        sf_service_invalidate(c->svc, host, c->port);
+    else
+        PyErr_Clear();
+    sf_conn_disconnect(c);
+    PyErr_SetString(c->st->ConnectionError, "The previous master is now a slave");
+    return NULL;
 }
 
 PyObject *
 sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_decode)
 {
     sf_conn_drop_if_out_of_step(c);
-    if (prepare(c) < 0)
+    if (prepare_exchange(c) < 0)
         return NULL;
     c->wbuf.len = 0;
     if (sf_encode_command(c->st, &c->wbuf, &c->encoder, args, nargs) < 0)
@@ -467,15 +583,8 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_d
     sf_reply_kind kind = sf_classify_reply(c->st, reply, c->svc != NULL);
     if (kind != SF_REPLY_VALUE) {
         if (kind == SF_REPLY_DEMOTED) {
-            /* The master we write to was demoted: forget it and let the retry policy
-             * reconnect to the one Sentinel names now. */
-            const char *host = PyUnicode_AsUTF8(c->host);
-            if (host != NULL)
-                sf_service_invalidate(c->svc, host, c->port);
-            sf_conn_disconnect(c);
             Py_DECREF(reply);
-            PyErr_SetString(c->st->ConnectionError, "The previous master is now a slave");
-            return NULL;
+            return demoted(c);
         }
         raise_reply_error(reply);
         Py_DECREF(reply);
@@ -515,7 +624,7 @@ sf_conn_execute_many(sf_conn *c, PyObject *commands, int never_decode)
 {
     Py_ssize_t n;
     sf_conn_drop_if_out_of_step(c);
-    if (prepare(c) < 0)
+    if (prepare_exchange(c) < 0)
         return NULL;
     if (encode_many(c, commands, &n) < 0)
         return NULL;
@@ -789,6 +898,7 @@ conn_traverse(sf_conn *self, visitproc visit, void *arg)
     Py_VISIT(self->keepalive_options);
     Py_VISIT(self->tls);
     Py_VISIT(self->service);
+    Py_VISIT(self->connect_callbacks);
     return 0;
 }
 
@@ -806,6 +916,7 @@ conn_clear(sf_conn *self)
     Py_CLEAR(self->address_provider);
     Py_CLEAR(self->keepalive_options);
     Py_CLEAR(self->tls);
+    Py_CLEAR(self->connect_callbacks);
     return 0;
 }
 
@@ -895,19 +1006,71 @@ conn_execute_many_py(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyO
     return sf_conn_execute_many(self, args[0], never_decode);
 }
 
+/* The value of keyword `name` among a FASTCALL call's keywords, or NULL (borrowed). */
+static PyObject *
+keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *name)
+{
+    if (kwnames == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), name) == 0)
+            return args[nargs + i];
+    }
+    return NULL;
+}
+
+/* redis-py's check_health=...: 1 (the default), 0, or -1 with an exception. */
+static int
+check_health_wanted(PyObject *value)
+{
+    return value == NULL ? 1 : PyObject_IsTrue(value);
+}
+
+/* Connect if needed, and PING first when a check is due and wanted. */
+static int
+prepare_send(sf_conn *c, int check_health)
+{
+    if (refuse_if_stale(c) < 0 || sf_conn_ensure(c) < 0)
+        return -1;
+    if (check_health && !c->push_mode && health_check_due(c))
+        return health_check(c);
+    return 0;
+}
+
+/* After commands went out without their replies being read: count what is owed. */
+static void
+note_sent(sf_conn *c, Py_ssize_t commands, Py_ssize_t push_commands, int countable)
+{
+    if (push_commands > 0) {
+        /* From now on the server speaks unasked: the stream can never be counted again,
+         * so the pool and execute() close this connection rather than reuse it. */
+        c->push_mode = 1;
+        c->unread = SF_UNREAD_UNKNOWN;
+    }
+    else if (!countable || c->unread == SF_UNREAD_UNKNOWN)
+        c->unread = SF_UNREAD_UNKNOWN;
+    else
+        c->unread += commands;
+}
+
 static PyObject *
 conn_send_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    /* redis-py accepts check_health=...; keywords are accepted and ignored */
-    if (prepare(self) < 0)
+    /* redis-py passes the command's options as keywords too: only check_health counts */
+    int check = check_health_wanted(keyword(args, nargs, kwnames, "check_health"));
+    if (check < 0)
+        return NULL;
+    if (prepare_send(self, check) < 0)
         return NULL;
     self->wbuf.len = 0;
     if (sf_encode_command(self->st, &self->wbuf, &self->encoder, args, nargs) < 0)
         return NULL;
+    /* The command's name as sent is what the server sees: judge that. */
+    sf_command_counter counter = SF_COMMAND_COUNTER_INIT;
+    sf_count_commands(&counter, self->wbuf.data, self->wbuf.len);
     if (send_buffer(self) < 0)
         return NULL;
-    if (self->unread != SF_UNREAD_UNKNOWN)
-        self->unread++;
+    note_sent(self, 1, counter.push_commands, 1);
     Py_RETURN_NONE;
 }
 
@@ -915,11 +1078,16 @@ static PyObject *
 conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    if (nargs < 1) {
-        PyErr_SetString(PyExc_TypeError, "send_packed_command() needs the data to send");
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "send_packed_command(command, check_health=True) takes the data to send");
         return NULL;
     }
-    if (sf_conn_ensure(self) < 0)
+    PyObject *check_arg = nargs == 2 ? args[1] : keyword(args, nargs, kwnames, "check_health");
+    int check = check_health_wanted(check_arg);
+    if (check < 0)
+        return NULL;
+    if (prepare_send(self, check) < 0)
         return NULL;
     PyObject *items = PyList_Check(args[0]) || PyTuple_Check(args[0])
                           ? Py_NewRef(args[0]) : PyTuple_Pack(1, args[0]);
@@ -948,46 +1116,117 @@ conn_send_packed_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs,
     if (rc < 0)
         return NULL;
     /* What the data asks for, counted as it went out (whole commands only). */
-    if (counter.broken || counter.state != 0 || self->unread == SF_UNREAD_UNKNOWN)
-        self->unread = SF_UNREAD_UNKNOWN;
-    else
-        self->unread += counter.commands;
+    note_sent(self, counter.commands, counter.push_commands,
+              !counter.broken && counter.state == 0);
     Py_RETURN_NONE;
 }
 
-static PyObject *
-conn_read_response(sf_conn *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* A timeout argument: None -> SF_NO_TIMEOUT (forever), else seconds >= 0. */
+static int
+timeout_arg(PyObject *obj, double *out)
 {
-    int never_decode = 0;
-    if (nargs >= 1) {
-        never_decode = PyObject_IsTrue(args[0]);
-        if (never_decode < 0)
-            return NULL;
+    if (obj == Py_None) {
+        *out = SF_NO_TIMEOUT;
+        return 0;
     }
-    if (kwnames != NULL) {
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
-            if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i),
-                                                 "disable_decoding") == 0) {
-                never_decode = PyObject_IsTrue(args[nargs + i]);
-                if (never_decode < 0)
-                    return NULL;
-            }
-        }
+    double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred())
+        return -1;
+    if (v != v) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be a number or None");
+        return -1;
     }
+    *out = v < 0 ? 0 : v;
+    return 0;
+}
+
+static PyObject *
+conn_read_response(sf_conn *self, PyObject *args, PyObject *kwds)
+{
+    /* redis-py: read_response(disable_decoding=False, *, timeout=<socket_timeout>,
+     * disconnect_on_error=True, push_request=False) */
+    static char *kwlist[] = {"disable_decoding", "timeout", "disconnect_on_error",
+                             "push_request", NULL};
+    int never_decode = 0, disconnect_on_error = 1, push_request = 0;
+    PyObject *timeout = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p$Opp:read_response", kwlist,
+                                     &never_decode, &timeout, &disconnect_on_error,
+                                     &push_request))
+        return NULL;
+    double t = self->socket_timeout;
+    /* A bare object() is redis-py's SENTINEL (8.0's PubSub passes it): the default. */
+    if (timeout != NULL && Py_TYPE(timeout) != &PyBaseObject_Type
+        && timeout_arg(timeout, &t) < 0)
+        return NULL;
     if (!sf_conn_is_connected(self)) {
         PyErr_SetString(self->st->ConnectionError, "Connection not open");
         return NULL;
     }
-    self->deadline = sf_deadline_after(self->socket_timeout);
+    self->deadline = sf_deadline_after(t);
     self->reader_ctx.decode = self->decode_responses && !never_decode;
-    PyObject *reply = read_reply(self);
-    if (reply != NULL && self->unread > 0 && self->unread != SF_UNREAD_UNKNOWN)
+    PyObject *reply = read_reply_ex(self, !disconnect_on_error);
+    if (reply == NULL)
+        return NULL;
+    if (self->unread > 0 && self->unread != SF_UNREAD_UNKNOWN)
         self->unread--;
-    if (reply != NULL && PyExceptionInstance_Check(reply)) {
+    touched(self);
+    if (PyExceptionInstance_Check(reply)) {
+        if (sf_classify_reply(self->st, reply, self->svc != NULL) == SF_REPLY_DEMOTED) {
+            Py_DECREF(reply);
+            return demoted(self);
+        }
         raise_reply_error(reply);
         Py_CLEAR(reply);
     }
     return reply;
+}
+
+static PyObject *
+conn_can_read(sf_conn *self, PyObject *args, PyObject *kwds)
+{
+    /* redis-py: True if a reply (or part of one) is buffered or arrives within
+     * `timeout` seconds (None: wait for it); ConnectionError if the server closed. */
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *timeout = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:can_read", kwlist, &timeout))
+        return NULL;
+    double t = 0;
+    if (timeout != NULL && timeout_arg(timeout, &t) < 0)
+        return NULL;
+    if (sf_conn_ensure(self) < 0)
+        return NULL;
+    if (sf_reader_buffered(self->reader) > 0)
+        Py_RETURN_TRUE;
+    sf_io_error e;
+    int ready = sf_transport_has_input(&self->transport);
+    if (!ready && t != 0) {
+        sf_interrupt_hook hook = sf_py_interrupt_hook();
+        double deadline = sf_deadline_after(t);
+        Py_BEGIN_ALLOW_THREADS
+        ready = sf_transport_wait_readable(&self->transport, deadline, &hook, &e);
+        Py_END_ALLOW_THREADS
+        if (ready < 0) {
+            if (e.code != SF_IO_INTERRUPTED)   /* poll failed: the socket is unusable */
+                sf_conn_disconnect(self);
+            return sf_io_raise(self->st, &e), NULL;
+        }
+    }
+    if (!ready)
+        Py_RETURN_FALSE;
+    /* Readable: data, or the end of the stream. Take what is there (no wait) so that
+     * a closed connection is told apart from one holding a message. */
+    int want;
+    ssize_t n = sf_transport_read_nb(&self->transport, self->rbuf, self->rbuf_size, &want, &e);
+    if (n < 0) {
+        sf_conn_disconnect(self);
+        return sf_io_raise(self->st, &e), NULL;
+    }
+    if (n > 0 && sf_reader_feed(self->reader, self->rbuf, (size_t)n) < 0) {
+        sf_conn_disconnect(self);
+        return NULL;
+    }
+    /* n == 0: TLS bytes that do not make a record yet: a reply is on its way. */
+    Py_RETURN_TRUE;
 }
 
 static PyObject *
@@ -1012,12 +1251,72 @@ conn_pack_command(sf_conn *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
+conn_pack_commands(sf_conn *self, PyObject *commands)
+{
+    /* redis-py: pack_commands(commands) -> a list of encoded chunks; here one chunk */
+    PyObject *seq = PySequence_Fast(commands, "commands must be a sequence of argument sequences");
+    if (seq == NULL)
+        return NULL;
+    sf_buf buf = {NULL, 0, 0};
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *cmd = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, i),
+                                        "each command must be a sequence of arguments");
+        if (cmd == NULL) {
+            rc = -1;
+            break;
+        }
+        rc = sf_encode_command(self->st, &buf, &self->encoder, PySequence_Fast_ITEMS(cmd),
+                               PySequence_Fast_GET_SIZE(cmd));
+        Py_DECREF(cmd);
+    }
+    Py_DECREF(seq);
+    PyObject *result = NULL;
+    if (rc == 0) {
+        PyObject *b = PyBytes_FromStringAndSize(buf.data, (Py_ssize_t)buf.len);
+        if (b != NULL) {
+            result = PyList_New(buf.len > 0 ? 1 : 0);
+            if (result == NULL)
+                Py_DECREF(b);
+            else if (buf.len > 0)
+                PyList_SET_ITEM(result, 0, b);
+            else
+                Py_DECREF(b);
+        }
+    }
+    sf_buf_free(&buf);
+    return result;
+}
+
+static PyObject *
 conn_check_health(sf_conn *self, PyObject *unused)
 {
-    if (self->health_check_interval > 0 && sf_monotonic() > self->next_health_check) {
+    /* Not on a connection in push mode or owing replies: the PING's reply would be
+     * mistaken for something else. */
+    if (!self->push_mode && health_check_due(self)) {
         if (health_check(self) < 0)
             return NULL;
     }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_mark_for_reconnect(sf_conn *self, PyObject *unused)
+{
+    self->reconnect_marked = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+conn_should_reconnect(sf_conn *self, PyObject *unused)
+{
+    return PyBool_FromLong(self->reconnect_marked);
+}
+
+static PyObject *
+conn_reset_should_reconnect(sf_conn *self, PyObject *unused)
+{
+    self->reconnect_marked = 0;
     Py_RETURN_NONE;
 }
 
@@ -1082,6 +1381,49 @@ set_port(sf_conn *s, PyObject *v, void *c)
 }
 
 static PyObject *get_retry(sf_conn *s, void *c) { return Py_NewRef(s->retry); }
+static PyObject *get_push_mode(sf_conn *s, void *c) { return PyBool_FromLong(s->push_mode); }
+static PyObject *get_connects(sf_conn *s, void *c) { return PyLong_FromUnsignedLong(s->connects); }
+
+static PyObject *
+get_next_health_check(sf_conn *s, void *c)
+{
+    return PyFloat_FromDouble(s->next_health_check);
+}
+
+static int
+set_next_health_check(sf_conn *s, PyObject *v, void *c)
+{
+    double t = v ? PyFloat_AsDouble(v) : -1.0;
+    if (t == -1.0 && (v == NULL || PyErr_Occurred())) {
+        if (v == NULL)
+            PyErr_SetString(PyExc_AttributeError, "cannot delete next_health_check");
+        return -1;
+    }
+    s->next_health_check = t;
+    return 0;
+}
+
+static PyObject *
+get_connect_callbacks(sf_conn *s, void *c)
+{
+    if (s->connect_callbacks == NULL) {
+        s->connect_callbacks = PyList_New(0);
+        if (s->connect_callbacks == NULL)
+            return NULL;
+    }
+    return Py_NewRef(s->connect_callbacks);
+}
+
+static int
+set_connect_callbacks(sf_conn *s, PyObject *v, void *c)
+{
+    if (v != NULL && v != Py_None && !PyList_CheckExact(v)) {
+        PyErr_SetString(PyExc_TypeError, "_connect_callbacks must be a list");
+        return -1;
+    }
+    Py_XSETREF(s->connect_callbacks, v == NULL || v == Py_None ? NULL : Py_NewRef(v));
+    return 0;
+}
 static PyObject *get_tls(sf_conn *s, void *c) { return Py_NewRef(s->tls); }
 static PyObject *get_server_hostname(sf_conn *s, void *c) { return Py_NewRef(s->server_hostname); }
 
@@ -1107,6 +1449,14 @@ static PyGetSetDef conn_getset[] = {
     {"tls", (getter)get_tls, NULL, "The TLSContext of this connection, or None (plain).", NULL},
     {"server_hostname", (getter)get_server_hostname, NULL,
      "Name sent in SNI and verified (None: the host dialled).", NULL},
+    {"next_health_check", (getter)get_next_health_check, (setter)set_next_health_check,
+     "Monotonic time after which the next command first PINGs (health_check_interval).",
+     NULL},
+    {"_connect_callbacks", (getter)get_connect_callbacks, (setter)set_connect_callbacks,
+     "Weak references to the callables run after every connect.", NULL},
+    {"_push_mode", (getter)get_push_mode, NULL,
+     "True after SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE/MONITOR until the connection closes.", NULL},
+    {"_connects", (getter)get_connects, NULL, "Successful connects so far.", NULL},
     {NULL},
 };
 
@@ -1138,11 +1488,24 @@ static PyMethodDef conn_methods[] = {
     {"send_packed_command", (PyCFunction)(void (*)(void))conn_send_packed_command,
      METH_FASTCALL | METH_KEYWORDS, "Send already encoded bytes."},
     {"read_response", (PyCFunction)(void (*)(void))conn_read_response,
-     METH_FASTCALL | METH_KEYWORDS, "Read one reply; error replies are raised."},
+     METH_VARARGS | METH_KEYWORDS,
+     "read_response(disable_decoding=False, *, timeout=socket_timeout, "
+     "disconnect_on_error=True, push_request=False): read one reply; error replies "
+     "are raised."},
+    {"can_read", (PyCFunction)(void (*)(void))conn_can_read, METH_VARARGS | METH_KEYWORDS,
+     "can_read(timeout=0): True if a reply is buffered or arrives within timeout."},
     {"pack_command", (PyCFunction)(void (*)(void))conn_pack_command, METH_FASTCALL,
      "Encode one command to RESP; returns a list of bytes."},
+    {"pack_commands", (PyCFunction)conn_pack_commands, METH_O,
+     "Encode many commands to RESP; returns a list of bytes."},
     {"check_health", (PyCFunction)conn_check_health, METH_NOARGS,
      "PING if the connection was idle longer than health_check_interval."},
+    {"mark_for_reconnect", (PyCFunction)conn_mark_for_reconnect, METH_NOARGS,
+     "Ask for a reconnect after the running command (redis-py)."},
+    {"should_reconnect", (PyCFunction)conn_should_reconnect, METH_NOARGS,
+     "True if mark_for_reconnect() was called since the last disconnect."},
+    {"reset_should_reconnect", (PyCFunction)conn_reset_should_reconnect, METH_NOARGS,
+     "Forget a mark_for_reconnect()."},
     {NULL},
 };
 

@@ -55,6 +55,16 @@ typedef struct {
 
     PyObject *retry;                /* a sentinelfast.retry.Retry */
 
+    /* redis-py's Connection interface beyond commands (PubSub, Monitor, frameworks) */
+    int push_mode;                  /* SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE or MONITOR was sent:
+                                       the server sends messages nobody asked for until the
+                                       connection closes (unread is SF_UNREAD_UNKNOWN) */
+    int reconnect_marked;           /* mark_for_reconnect() since the last disconnect */
+    int in_connect_callbacks;       /* running them: a reconnect inside runs none */
+    unsigned long connects;         /* successful connects so far */
+    PyObject *connect_callbacks;    /* NULL, or a list of weak references: each called
+                                       gives a callable(connection) or None (dead) */
+
     /* Master connections of a Sentinel service: the failover state they follow
      * (NULL otherwise). Such a connection checks ROLE in its handshake, waits while a
      * failover runs, connects to the master the monitor knows, and turns READONLY
@@ -62,6 +72,8 @@ typedef struct {
     PyObject *service;              /* the Service object (holds svc) or NULL */
     sf_service *svc;
     int fd_tracked;
+    unsigned long svc_epoch;        /* the service's epoch when it connected: a failover
+                                       begun since makes it stale for the next command */
 
     sf_reader *reader;
     sf_reader_ctx reader_ctx;
@@ -77,7 +89,8 @@ int sf_conn_check(sf_state *st, PyObject *obj);
 #define SF_UNREAD_UNKNOWN PY_SSIZE_T_MAX
 
 /* Close the connection if its stream is out of step with its commands: replies that
- * were asked for and never read, or bytes the server sent beyond the replies read.
+ * were asked for and never read (or cannot be counted: push mode), or bytes the
+ * server sent beyond the replies read.
  * Whatever it read next could answer an earlier command, so it must not be used as
  * it is. Costs no syscall: the pool calls it on every hand-out. */
 void sf_conn_drop_if_out_of_step(sf_conn *c);

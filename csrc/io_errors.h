@@ -11,7 +11,9 @@
  * signal handlers, releases the GIL again. -1 if a handler raised. */
 int sf_py_on_eintr(void *thread_state);
 
-/* A hook for the calling thread. Call with the GIL held, before releasing it:
+/* A hook for the calling thread. Call with the GIL held, right before releasing it
+ * for the transport call, and pass any failure to sf_io_raise (a signal handler that
+ * raised here leaves its exception set and the call returns SF_IO_INTERRUPTED):
  *
  *     sf_interrupt_hook hook = sf_py_interrupt_hook();
  *     Py_BEGIN_ALLOW_THREADS
@@ -22,7 +24,11 @@ int sf_py_on_eintr(void *thread_state);
 static inline sf_interrupt_hook
 sf_py_interrupt_hook(void)
 {
-    sf_interrupt_hook h = {sf_py_on_eintr, PyThreadState_Get()};
+    /* Run the handlers of signals delivered since the last check (while this thread
+     * waited for the GIL, or between two waits): such a signal would not interrupt
+     * the coming wait. A flag test when none is pending: no syscall. */
+    int raised = PyErr_CheckSignals() < 0;
+    sf_interrupt_hook h = {sf_py_on_eintr, PyThreadState_Get(), raised};
     return h;
 }
 

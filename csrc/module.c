@@ -50,6 +50,7 @@ sf_state_from_type(PyTypeObject *tp)
     X(str_EMPTY_RESPONSE) X(str_keys) X(str_connection_pool)                    \
     X(str_response_callbacks) X(str_AUTH) X(str_CLIENT_SETNAME) X(str_SELECT)   \
     X(str_PING) X(str_ROLE) X(str_localhost) X(str_SENTINEL) X(str_MASTER) X(str_SLAVES) \
+    X(str_MULTI) X(str_EXEC) X(str_reset) X(str_immediate_execute_command)     \
     /* backoff.c */                                                             \
     X(ConstantBackoffType) X(NoBackoffType) X(ExponentialBackoffType)           \
     X(FullJitterBackoffType) X(EqualJitterBackoffType)                          \
@@ -125,6 +126,10 @@ intern_strings(sf_state *st)
     STR(str_SENTINEL, "SENTINEL")
     STR(str_MASTER, "MASTER")
     STR(str_SLAVES, "SLAVES")
+    STR(str_MULTI, "MULTI")
+    STR(str_EXEC, "EXEC")
+    STR(str_reset, "reset")
+    STR(str_immediate_execute_command, "immediate_execute_command")
 #undef STR
     return 0;
 }
@@ -156,6 +161,10 @@ module_exec(PyObject *module)
         || add_type(module, &sf_reader_spec, &st->ReaderType, "Reader") < 0)
         return -1;
     if (sf_backoff_exec(module, st) < 0)   /* backoff strategies */
+        return -1;
+    if (sf_pipeline_exec(module, st) < 0)  /* PipelineCore, a subtype of Client */
+        return -1;
+    if (sf_fast_command_exec(module) < 0)  /* FastCommand (GET/SET methods) */
         return -1;
     if (!atfork_done) {
         if (pthread_atfork(NULL, NULL, after_fork_in_child) != 0) {

@@ -293,7 +293,10 @@ wait_for_release(sf_pool *p, unsigned long seen, double deadline)
 static int
 follow_service(sf_pool *p)
 {
-    if (sf_service_wait_ready(p->svc) < 0)
+    int ready = sf_service_wait_ready(p->svc);
+    if (ready == SF_SERVICE_ISOLATED)
+        PyErr_SetString(p->st->ConnectionError, sf_service_isolated_message);
+    if (ready < 0)
         return -1;
     unsigned long epoch = sf_service_epoch(p->svc);
     lock(p);
@@ -387,9 +390,10 @@ sf_pool_release(sf_pool *p, sf_conn *conn)
         return;        /* a connection of the parent's: not ours any more */
     }
     lock(p);
-    if (sf_conn_is_connected(conn) && conn->pool_epoch != p->epoch) {
-        /* Made before the pool's connections were retired: close it first, out of
-         * the lock (it stays in `busy`, held by this thread, meanwhile). */
+    if (sf_conn_is_connected(conn) && (conn->pool_epoch != p->epoch || conn->push_mode)) {
+        /* Made before the pool's connections were retired, or subscribed (the server
+         * would go on pushing to an idle connection): close it first, out of the lock
+         * (it stays in `busy`, held by this thread, meanwhile). */
         int ours = 0;
         for (Py_ssize_t i = 0; i < p->n_busy && !ours; i++)
             ours = p->busy[i] == conn;

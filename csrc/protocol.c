@@ -3,6 +3,7 @@
 #include "protocol.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- handshake */
 
@@ -158,6 +159,30 @@ enum {
 
 #define MAX_LEN (1LL << 40)
 
+sf_command_kind_t
+sf_command_kind(const char *name, size_t len)
+{
+    static const struct { const char *name; sf_command_kind_t kind; } known[] = {
+        {"SUBSCRIBE", SF_COMMAND_PUSH}, {"PSUBSCRIBE", SF_COMMAND_PUSH},
+        {"SSUBSCRIBE", SF_COMMAND_PUSH}, {"MONITOR", SF_COMMAND_PUSH},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strlen(known[i].name) == len && strncasecmp(known[i].name, name, len) == 0)
+            return known[i].kind;
+    }
+    return SF_COMMAND_ORDINARY;
+}
+
+/* A whole command was counted: note what it means for the connection. */
+static void
+command_done(sf_command_counter *c)
+{
+    c->commands++;
+    if (c->name_total == (long long)c->name_len
+        && sf_command_kind(c->name, c->name_len) == SF_COMMAND_PUSH)
+        c->push_commands++;
+}
+
 void
 sf_count_commands(sf_command_counter *c, const char *data, size_t len)
 {
@@ -195,6 +220,8 @@ sf_count_commands(sf_command_counter *c, const char *data, size_t len)
                 break;
             }
             c->bulks_left = c->number;
+            c->name_len = 0;
+            c->name_total = -1;          /* the next bulk is the name */
             c->state = AT_BULK;
             i++;
             break;
@@ -204,6 +231,9 @@ sf_count_commands(sf_command_counter *c, const char *data, size_t len)
                 break;
             }
             c->skip = c->number + 2;
+            c->in_name = c->name_total < 0;
+            if (c->in_name)
+                c->name_total = c->number;
             c->state = BULK_BODY;
             i++;
             break;
@@ -211,11 +241,18 @@ sf_count_commands(sf_command_counter *c, const char *data, size_t len)
             size_t take = len - i;
             if ((long long)take > c->skip)
                 take = (size_t)c->skip;
+            if (c->in_name && c->name_total <= SF_COMMAND_NAME_MAX) {
+                /* keep the name's payload bytes (not its CRLF) */
+                long long done = c->name_total + 2 - c->skip;   /* payload bytes seen */
+                for (size_t k = 0; k < take && done + (long long)k < c->name_total; k++)
+                    c->name[c->name_len++] = data[i + k];
+            }
             c->skip -= (long long)take;
             i += take;
             if (c->skip == 0) {
+                c->in_name = 0;
                 if (--c->bulks_left == 0) {
-                    c->commands++;
+                    command_done(c);
                     c->state = AT_COMMAND;
                 }
                 else {

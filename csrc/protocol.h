@@ -69,6 +69,8 @@ sf_reply_kind sf_classify_reply(sf_state *st, PyObject *reply, int follows_maste
  * send_packed_command), fed in pieces as it is sent, so that the connection knows how
  * many replies are owed. Only arrays of bulk strings count (what every encoder
  * writes); anything else marks the counter broken (the count is unknown). */
+#define SF_COMMAND_NAME_MAX 16  /* longer first arguments name no command of interest */
+
 typedef struct {
     int state;               /* 0: between commands; the rest: inside one */
     int broken;
@@ -76,11 +78,29 @@ typedef struct {
     long long bulks_left;    /* bulk strings left in the current command */
     long long skip;          /* payload bytes (and CRLF) left to skip */
     Py_ssize_t commands;     /* whole commands seen */
+    /* the first argument (the command's name) of the command being read */
+    int in_name;             /* the bulk being skipped is the name */
+    long long name_total;    /* its declared length (-1 until its header is read) */
+    size_t name_len;         /* bytes of it kept in `name` */
+    char name[SF_COMMAND_NAME_MAX];
+    /* what the whole commands seen mean for the connection (see sf_command_kind) */
+    Py_ssize_t push_commands;  /* SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR */
 } sf_command_counter;
 
-#define SF_COMMAND_COUNTER_INIT {0, 0, 0, 0, 0, 0}
+#define SF_COMMAND_COUNTER_INIT {0}
 
 void sf_count_commands(sf_command_counter *c, const char *data, size_t len);
+
+/* What a command does to its connection's stream, from its name (any case). */
+typedef enum {
+    SF_COMMAND_ORDINARY = 0,  /* one reply per command */
+    SF_COMMAND_PUSH,          /* SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR: from now on
+                                 the server sends messages nobody asked for (push mode;
+                                 even after RESET the connection is not as it was: RESET
+                                 also logs out and selects db 0) */
+} sf_command_kind_t;
+
+sf_command_kind_t sf_command_kind(const char *name, size_t len);
 
 extern PyType_Spec sf_handshake_spec;   /* _core.Handshake: the same rules for Python */
 extern PyMethodDef sf_protocol_methods[];   /* _core.classify_reply */

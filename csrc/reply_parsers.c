@@ -71,7 +71,8 @@ pairs_to_dict(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    PyObject *d = PyDict_New();
+    /* Sized for its pairs up front: no resize while it fills. */
+    PyObject *d = _PyDict_NewPresized(n / 2);
     for (Py_ssize_t i = 0; d != NULL && i + 1 < n; i += 2) {
         if (PyDict_SetItem(d, items[i], items[i + 1]) < 0)
             Py_CLEAR(d);
@@ -80,19 +81,69 @@ pairs_to_dict(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *
     return d;
 }
 
+/* Powers of ten a double holds exactly. */
+static const double exact_powers_of_ten[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+};
+
+/* A score as Redis usually writes it, [-]digits[.digits] with at most 15 digits in
+ * all: 1 with *out set to exactly what float() gives, 0 for anything else (the
+ * caller then takes the general path). With at most 15 digits the digits form an
+ * integer a double holds exactly, and so is the power of ten dividing it; IEEE
+ * division rounds the quotient correctly, which is float()'s result too. */
+static int
+short_decimal_to_double(const char *s, Py_ssize_t n, double *out)
+{
+    const char *p = s, *end = s + n;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const char *first = p;
+    unsigned long long digits = 0;   /* wraps only past 15 digits, which are refused */
+    while (p < end && (unsigned char)(*p - '0') < 10)
+        digits = digits * 10 + (unsigned)(*p++ - '0');
+    Py_ssize_t whole = p - first, fraction = 0;
+    if (whole == 0)
+        return 0;
+    if (p < end) {
+        if (*p != '.')
+            return 0;
+        const char *after_point = ++p;
+        while (p < end && (unsigned char)(*p - '0') < 10)
+            digits = digits * 10 + (unsigned)(*p++ - '0');
+        fraction = p - after_point;
+        if (fraction == 0 || p != end)
+            return 0;
+    }
+    if (whole + fraction > 15)
+        return 0;
+    double v = (double)digits;
+    if (fraction > 0)
+        v /= exact_powers_of_ten[fraction];
+    *out = negative ? -v : v;
+    return 1;
+}
+
 /* float(score) for a bytes or str score, without the generic float() path. */
 static PyObject *
 score_to_float(PyObject *score)
 {
     const char *s = NULL;
-    if (PyBytes_Check(score))
+    Py_ssize_t n = 0;
+    if (PyBytes_Check(score)) {
         s = PyBytes_AS_STRING(score);
-    else if (PyUnicode_Check(score))
-        s = PyUnicode_AsUTF8(score);
+        n = PyBytes_GET_SIZE(score);
+    }
+    else if (PyUnicode_Check(score)) {
+        s = PyUnicode_AsUTF8AndSize(score, &n);
+    }
+    double fast;
+    if (s != NULL && short_decimal_to_double(s, n, &fast))
+        return PyFloat_FromDouble(fast);
     if (s != NULL) {
         char *end;
         double v = PyOS_string_to_double(s, &end, NULL);
-        if (!(v == -1.0 && PyErr_Occurred()) && *end == '\0' && end != s)
+        /* The whole score (a NUL inside it is not its end, as for float()). */
+        if (!(v == -1.0 && PyErr_Occurred()) && end == s + n && n > 0)
             return PyFloat_FromDouble(v);
         PyErr_Clear();
     }
@@ -150,8 +201,14 @@ parse_zset_range(PyObject *module, PyObject *const *args, size_t nargsf, PyObjec
     PyObject *out = PyList_New(n);
     for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
         PyObject *score = cast_score(cast, items[2 * i + 1]);
-        PyObject *pair = score ? PyTuple_Pack(2, items[2 * i], score) : NULL;
-        Py_XDECREF(score);
+        PyObject *pair = score ? PyTuple_New(2) : NULL;
+        if (pair != NULL) {
+            PyTuple_SET_ITEM(pair, 0, Py_NewRef(items[2 * i]));
+            PyTuple_SET_ITEM(pair, 1, score);   /* steals score */
+        }
+        else {
+            Py_XDECREF(score);
+        }
         if (pair == NULL)
             Py_CLEAR(out);
         else
@@ -175,11 +232,17 @@ call_callback(PyObject *callback, PyObject *reply, PyObject *options)
 {
     if (options == NULL || !PyDict_Check(options) || PyDict_GET_SIZE(options) == 0)
         return PyObject_CallOneArg(callback, reply);
+    Py_ssize_t pos = 0, passed = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(options, &pos, &k, &v))
+        if (!(PyUnicode_Check(k) && is_client_option(k)))
+            passed++;
+    if (passed == 0)   /* only options for the client (keys=[name]): no dict to build */
+        return PyObject_CallOneArg(callback, reply);
     PyObject *kwargs = PyDict_New();
     if (kwargs == NULL)
         return NULL;
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
+    pos = 0;
     while (PyDict_Next(options, &pos, &k, &v)) {
         if (PyUnicode_Check(k) && is_client_option(k))
             continue;
@@ -193,21 +256,76 @@ call_callback(PyObject *callback, PyObject *reply, PyObject *options)
     return r;
 }
 
-/* apply_callbacks(stack, replies, callbacks, response_error_class)
- * stack: [(args, options)], replies: raw replies in the same order.
- * Error replies stay exception instances; with an `EMPTY_RESPONSE` option a
- * ResponseError becomes that value (pass None as the class to keep every error). */
-static PyObject *
-apply_callbacks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* Has `name` (str or bytes) an ASCII lower-case letter? Command names are short. */
+static int
+has_lower(PyObject *name)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError,
-                        "apply_callbacks(stack, replies, callbacks, response_error_class)");
-        return NULL;
+    if (PyUnicode_Check(name)) {
+        if (!PyUnicode_IS_ASCII(name))
+            return 1;
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(name);
+        for (Py_ssize_t i = 0, n = PyUnicode_GET_LENGTH(name); i < n; i++)
+            if (c[i] >= 'a' && c[i] <= 'z')
+                return 1;
+        return 0;
     }
-    PyObject *stack = PySequence_Fast(args[0], "stack must be a sequence");
-    PyObject *replies = stack ? PySequence_Fast(args[1], "replies must be a sequence") : NULL;
-    PyObject *callbacks = args[2], *error_class = args[3];
+    if (PyBytes_Check(name)) {
+        const char *c = PyBytes_AS_STRING(name);
+        for (Py_ssize_t i = 0, n = PyBytes_GET_SIZE(name); i < n; i++)
+            if (c[i] >= 'a' && c[i] <= 'z')
+                return 1;
+    }
+    return 0;
+}
+
+PyObject *
+sf_callback_lookup(PyObject *callbacks, PyObject *name)
+{
+    if (PyDict_Check(callbacks)) {
+        PyObject *callback = PyDict_GetItemWithError(callbacks, name);
+        if (callback != NULL || PyErr_Occurred())
+            return Py_XNewRef(callback);
+        if (PyDict_CheckExact(callbacks) || !has_lower(name))
+            return NULL;
+    }
+    if (PyBytes_Check(name))      /* redis-py's table is keyed by str */
+        return NULL;
+    PyObject *callback = PyObject_CallMethod(callbacks, "get", "O", name);
+    if (callback == Py_None)
+        Py_CLEAR(callback);
+    return callback;
+}
+
+PyObject *
+sf_apply_callback(PyObject *callbacks, PyObject *name, PyObject *options, PyObject *reply,
+                  PyObject *error_class)
+{
+    if (PyExceptionInstance_Check(reply)) {
+        PyObject *empty = NULL;
+        if (error_class != Py_None && options != NULL && PyDict_Check(options)
+            && PyDict_GET_SIZE(options) != 0) {
+            int is = PyObject_IsInstance(reply, error_class);
+            if (is < 0)
+                return NULL;
+            if (is)
+                empty = PyDict_GetItemString(options, "EMPTY_RESPONSE");
+        }
+        return Py_NewRef(empty ? empty : reply);
+    }
+    PyObject *callback = sf_callback_lookup(callbacks, name);
+    if (callback == NULL)
+        return PyErr_Occurred() ? NULL : Py_NewRef(reply);
+    PyObject *result = call_callback(callback, reply, options);
+    Py_DECREF(callback);
+    return result;
+}
+
+PyObject *
+sf_apply_callbacks(PyObject *stack_obj, PyObject *replies_obj, PyObject *callbacks,
+                   PyObject *error_class)
+{
+    PyObject *stack = PySequence_Fast(stack_obj, "stack must be a sequence");
+    PyObject *replies = stack ? PySequence_Fast(replies_obj, "replies must be a sequence") : NULL;
     PyObject *out = NULL;
     if (replies == NULL)
         goto done;
@@ -228,30 +346,8 @@ apply_callbacks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         PyObject *cmd = PyTuple_GET_ITEM(entry, 0), *options = PyTuple_GET_ITEM(entry, 1);
-        PyObject *result;
-        if (PyExceptionInstance_Check(reply)) {
-            PyObject *empty = NULL;
-            if (error_class != Py_None && PyDict_Check(options)
-                && PyObject_IsInstance(reply, error_class) == 1)
-                empty = PyDict_GetItemString(options, "EMPTY_RESPONSE");
-            result = Py_NewRef(empty ? empty : reply);
-        }
-        else {
-            PyObject *name = PyTuple_GET_ITEM(cmd, 0), *callback;
-            if (PyDict_Check(callbacks)) {
-                callback = Py_XNewRef(PyDict_GetItemWithError(callbacks, name));
-            }
-            else {   /* any mapping */
-                callback = PyObject_CallMethod(callbacks, "get", "O", name);
-                if (callback == Py_None)
-                    Py_CLEAR(callback);
-            }
-            if (callback == NULL && PyErr_Occurred())
-                result = NULL;
-            else
-                result = callback ? call_callback(callback, reply, options) : Py_NewRef(reply);
-            Py_XDECREF(callback);
-        }
+        PyObject *result = sf_apply_callback(callbacks, PyTuple_GET_ITEM(cmd, 0), options,
+                                             reply, error_class);
         if (result == NULL)
             Py_CLEAR(out);
         else
@@ -261,6 +357,18 @@ done:
     Py_XDECREF(stack);
     Py_XDECREF(replies);
     return out;
+}
+
+/* apply_callbacks(stack, replies, callbacks, response_error_class) */
+static PyObject *
+apply_callbacks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "apply_callbacks(stack, replies, callbacks, response_error_class)");
+        return NULL;
+    }
+    return sf_apply_callbacks(args[0], args[1], args[2], args[3]);
 }
 
 PyMethodDef sf_reply_parser_methods[] = {

@@ -299,6 +299,40 @@ push_list(sf_reader *r, PyObject *list, Py_ssize_t len)
 
 /* ---------------------------------------------------------------- parsing */
 
+/* The common case of a reply's elements: a bulk string wholly in the buffer, its
+ * length of 1-18 digits without a leading zero, no header read yet. Read in one
+ * pass, with no line search and no parse state: 1 with *obj set and the item
+ * consumed, or 0 having changed nothing (the general path then reads it, and finds
+ * any protocol error). */
+static inline int
+take_whole_bulk(sf_reader *r, PyObject **obj)
+{
+    if (r->bulk_len >= 0 || r->end - r->start < 7)   /* (r->buf may be NULL) */
+        return 0;
+    const char *p = r->buf + r->start, *lim = r->buf + r->end;
+    if (p[0] != '$' || p[1] < '1' || p[1] > '9')
+        return 0;
+    const char *q = p + 2;
+    size_t body = (size_t)(p[1] - '0');
+    while (q < lim && *q >= '0' && *q <= '9' && q - p <= 18)
+        body = body * 10 + (size_t)(*q++ - '0');
+    if (lim - q < 2 || q[0] != '\r' || q[1] != '\n')
+        return 0;
+    size_t head = (size_t)(q - p) + 2, avail = (size_t)(lim - p);
+    if (avail - head < body + 2 || p[head + body] != '\r' || p[head + body + 1] != '\n')
+        return 0;
+    if (!r->ctx->decode) {
+        *obj = PyBytes_FromStringAndSize(p + head, (Py_ssize_t)body);
+        if (*obj == NULL)
+            *obj = placeholder(r);
+    }
+    else {
+        *obj = make_string(r, p + head, body);
+    }
+    consume(r, head + body + 2);
+    return 1;
+}
+
 /* Parse the next item at `start`: ITEM with *obj set (a complete value), OPENED
  * (a non-empty list was pushed), NEED_MORE, or FAILED (exception set, broken). */
 static int
@@ -321,6 +355,8 @@ parse_item(sf_reader *r, PyObject **obj)
         return ITEM;
     }
     char type = p[0];
+    if (type == '$' && take_whole_bulk(r, obj))
+        return ITEM;
     if (type != '+' && type != '-' && type != ':' && type != '$' && type != '*') {
         char what[64];
         snprintf(what, sizeof what, "unexpected reply type byte 0x%02x", (unsigned char)type);
@@ -391,6 +427,19 @@ parse_item(sf_reader *r, PyObject **obj)
     }
 }
 
+/* Whole bulk strings straight into the innermost open list, all but its last
+ * element (sf_reader_next completes lists): the tight loop of large replies. */
+static inline void
+fill_innermost(sf_reader *r)
+{
+    sf_frame *top = &r->stack[r->depth - 1];
+    PyObject *item;
+    while (top->filled < top->len - 1 && take_whole_bulk(r, &item)) {
+        PyList_SET_ITEM(top->list, top->filled, item);   /* steals item */
+        top->filled++;
+    }
+}
+
 int
 sf_reader_next(sf_reader *r, PyObject **reply)
 {
@@ -403,8 +452,10 @@ sf_reader_next(sf_reader *r, PyObject **reply)
             return 0;
         if (got == FAILED)
             return -1;
-        if (got == OPENED)
+        if (got == OPENED) {
+            fill_innermost(r);
             continue;
+        }
         /* A complete value: put it in its list; a list that is full is complete too. */
         while (r->depth > 0) {
             sf_frame *top = &r->stack[r->depth - 1];
@@ -418,8 +469,10 @@ sf_reader_next(sf_reader *r, PyObject **reply)
             top->list = NULL;
             r->depth--;
         }
-        if (obj == NULL)
+        if (obj == NULL) {
+            fill_innermost(r);
             continue;
+        }
         r->in_reply = 0;
         if (r->start == r->end)
             r->start = r->end = 0;

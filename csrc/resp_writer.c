@@ -42,7 +42,7 @@ sf_buf_grow(sf_buf *b, size_t extra)
     return 0;
 }
 
-/* "<prefix><n>\r\n" */
+/* "<prefix><n>\r\n" (counts and lengths below 100, the usual ones, without a loop) */
 static int
 append_header(sf_buf *out, char prefix, size_t n)
 {
@@ -50,14 +50,23 @@ append_header(sf_buf *out, char prefix, size_t n)
         return -1;
     char *p = out->data + out->len;
     *p++ = prefix;
-    char digits[20];
-    int nd = 0;
-    do {
-        digits[nd++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    while (nd)
-        *p++ = digits[--nd];
+    if (n < 10) {
+        *p++ = (char)('0' + n);
+    }
+    else if (n < 100) {
+        *p++ = (char)('0' + n / 10);
+        *p++ = (char)('0' + n % 10);
+    }
+    else {
+        char digits[20];
+        int nd = 0;
+        do {
+            digits[nd++] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        while (nd)
+            *p++ = digits[--nd];
+    }
     *p++ = '\r';
     *p++ = '\n';
     out->len = (size_t)(p - out->data);
@@ -234,9 +243,23 @@ sf_encode_command(sf_state *st, sf_buf *out, const sf_encoder *enc,
     Py_ssize_t words = 1;
     const char *word;
     Py_ssize_t word_len, pos = 0;
-    if (name != NULL)
+    if (name != NULL) {
+        Py_ssize_t k = 0;
+        while (k < name_len && !is_space(name[k]))
+            k++;
+        if (k == name_len && name_len > 0) {
+            /* one word, the usual case ("GET"): sent as it is */
+            if (append_header(out, '*', (size_t)nargs) < 0
+                || append_bulk(out, name, (size_t)name_len) < 0)
+                goto error;
+            for (Py_ssize_t i = 1; i < nargs; i++)
+                if (append_arg(st, out, enc, args[i]) < 0)
+                    goto error;
+            return 0;
+        }
         for (words = 0; next_word(name, name_len, &pos, &word, &word_len); words++)
             ;
+    }
     if (append_header(out, '*', (size_t)(words + nargs - 1)) < 0)
         goto error;
     Py_ssize_t i = 0;

@@ -7,17 +7,22 @@
 #include "retry.h"
 #include "backoff.h"
 
-#include <errno.h>
 #include <time.h>
 
 unsigned long sf_retry_count = 0;
 
 /* The default budget of a Sentinel client's policy when the service's
- * down-after-milliseconds is unknown, and what an election may add to it. */
+ * down-after-milliseconds is unknown (sentinelfast.retry.FAILOVER_BUDGET_UNKNOWN is
+ * the same figure, for Retry.call_with_retry), and what an election may add to it. */
 #define DEFAULT_FAILOVER_BUDGET 30.0
 #define ELECTION_ALLOWANCE 15.0
 
 #define MAX_SLEEP 86400.0   /* a backoff longer than a day (or inf, nan) is cut to a day */
+
+/* A sleep wakes at least this often to run signal handlers: a signal delivered to
+ * another thread does not interrupt our nanosleep, but its handler must still run
+ * (and Ctrl-C raise) within about this long. */
+#define SIGNAL_CHECK_SLICE 0.05
 
 int
 sf_sleep(double seconds)
@@ -29,14 +34,15 @@ sf_sleep(double seconds)
         double left = deadline - sf_monotonic();
         if (left <= 0)
             return 0;
+        if (left > SIGNAL_CHECK_SLICE)
+            left = SIGNAL_CHECK_SLICE;
         struct timespec ts;
         ts.tv_sec = (time_t)left;
         ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-        int r;
         Py_BEGIN_ALLOW_THREADS
-        r = nanosleep(&ts, NULL);
+        (void)nanosleep(&ts, NULL);   /* EINTR: the handlers run just below */
         Py_END_ALLOW_THREADS
-        if (r < 0 && errno == EINTR && PyErr_CheckSignals() < 0)
+        if (PyErr_CheckSignals() < 0)
             return -1;
     }
 }
@@ -52,7 +58,10 @@ typedef struct {
 } policy;
 
 /* retry._timeout: None = no time budget; a number of seconds; a negative number =
- * "as long as a failover of this service takes" (down-after + election). */
+ * "as long as a failover of this service takes" (down-after + election). A Sentinel
+ * service whose master was never known is not failing over: nothing is worth
+ * waiting for, so that budget is zero and the first failure (MasterNotFoundError
+ * after one round over the Sentinels) is raised at once, as redis-py does. */
 static int
 load_budget(sf_conn *conn, PyObject *retry, policy *p)
 {
@@ -72,6 +81,10 @@ load_budget(sf_conn *conn, PyObject *retry, policy *p)
     Py_DECREF(t);
     if (seconds == -1.0 && PyErr_Occurred())
         return -1;
+    if (seconds < 0 && conn->svc != NULL && !sf_service_master_ever_known(conn->svc)) {
+        p->deadline = sf_monotonic();   /* > 0: the check after this failure gives up */
+        return 0;
+    }
     if (seconds < 0) {
         long down_after = conn->svc ? sf_service_down_after_ms(conn->svc) : 0;
         seconds = down_after > 0 ? down_after / 1000.0 + ELECTION_ALLOWANCE
@@ -109,9 +122,12 @@ drop_policy(policy *p)
 }
 
 /* After a failed attempt (exception set): 1 = try again, 0 = give up (exception
- * still set), -1 = a new error replaced it. */
+ * still set), -1 = a new error replaced it. `epoch_before`: the service's epoch when
+ * the attempt started; if the master moved since (the monitor's switch shut the
+ * connection down), the next attempt goes to the new master at once, without the
+ * backoff's sleep. */
 static int
-should_retry(sf_conn *conn, policy *p, int *failures)
+should_retry(sf_conn *conn, policy *p, int *failures, unsigned long epoch_before)
 {
     PyObject *exc = sf_err_fetch();
     if (p->supported == NULL) {
@@ -165,24 +181,37 @@ should_retry(sf_conn *conn, policy *p, int *failures)
         }
     }
     Py_DECREF(exc);
+    if (conn->svc != NULL && sf_service_epoch(conn->svc) != epoch_before
+        && !__atomic_load_n(&conn->svc->failover, __ATOMIC_ACQUIRE))
+        seconds = 0;                  /* switched meanwhile: the new master is there now */
     if (p->deadline > 0 && sf_monotonic() + seconds > p->deadline)
         seconds = p->deadline - sf_monotonic();
-    if (seconds > 0 && sf_sleep(seconds) < 0)
+    if (seconds > 0 && (conn->svc != NULL ? sf_service_backoff_sleep(conn->svc, seconds, epoch_before)
+                                          : sf_sleep(seconds)) < 0)
         return -1;
     __atomic_add_fetch(&sf_retry_count, 1, __ATOMIC_RELAXED);
     return 1;
 }
 
+static inline unsigned long
+service_epoch(sf_conn *conn)
+{
+    return conn->svc != NULL ? sf_service_epoch(conn->svc) : 0;
+}
+
 PyObject *
 sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int never_decode)
 {
+    unsigned long epoch = service_epoch(conn);
     PyObject *reply = sf_conn_execute(conn, args, nargs, never_decode);
     if (reply != NULL || conn->retry == Py_None)
         return reply;
     policy p = {conn->retry, 0, NULL, NULL, 0};
     int failures = 0;
-    while (reply == NULL && should_retry(conn, &p, &failures) == 1)
+    while (reply == NULL && should_retry(conn, &p, &failures, epoch) == 1) {
+        epoch = service_epoch(conn);
         reply = sf_conn_execute(conn, args, nargs, never_decode);
+    }
     drop_policy(&p);
     return reply;
 }
@@ -190,13 +219,16 @@ sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int nev
 PyObject *
 sf_retry_execute_many(sf_conn *conn, PyObject *commands, int never_decode)
 {
+    unsigned long epoch = service_epoch(conn);
     PyObject *replies = sf_conn_execute_many(conn, commands, never_decode);
     if (replies != NULL || conn->retry == Py_None)
         return replies;
     policy p = {conn->retry, 0, NULL, NULL, 0};
     int failures = 0;
-    while (replies == NULL && should_retry(conn, &p, &failures) == 1)
+    while (replies == NULL && should_retry(conn, &p, &failures, epoch) == 1) {
+        epoch = service_epoch(conn);
         replies = sf_conn_execute_many(conn, commands, never_decode);
+    }
     drop_policy(&p);
     return replies;
 }

@@ -190,12 +190,36 @@ sf_parse_sentinel_event(const char *channel, size_t channel_len, const char *pay
 
     if (channel_is(channel, channel_len, "+failover-state-reconf-slaves"))
         return ev->action = SF_EVENT_IGNORED;   /* the new master is already promoted */
+    int about_replica = n >= 4 && word_is(&w[0], "slave");
+    if (channel_is(channel, channel_len, "+promoted-slave")) {
+        /* "slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>" */
+        if (!about_replica)
+            return ev->action = SF_EVENT_IGNORED;
+        return take_address(ev, SF_EVENT_PROMOTED, &w[2], &w[3]);
+    }
     if (channel_is(channel, channel_len, "+try-failover")
-        || channel_starts(channel, channel_len, "+failover-state-")
-        || channel_is(channel, channel_len, "+selected-slave")
-        || channel_is(channel, channel_len, "+promoted-slave")
-        || channel_is(channel, channel_len, "+elected-leader"))
+        || channel_is(channel, channel_len, "+elected-leader")
+        || channel_is(channel, channel_len, "+failover-state-wait-start")
+        || channel_is(channel, channel_len, "+failover-state-select-slave"))
+        return ev->action = SF_EVENT_FAILOVER_ELECTION;
+    if (channel_starts(channel, channel_len, "+failover-state-")
+        || channel_is(channel, channel_len, "+selected-slave")) {
+        /* the replica being promoted, when the event names it (the hold starts anyway) */
+        if (about_replica && take_address(ev, SF_EVENT_FAILOVER_BEGIN, &w[2], &w[3])
+                                 == SF_EVENT_FAILOVER_BEGIN) {
+            ev->has_instance = 1;
+        }
+        else {
+            ev->host[0] = '\0';
+            ev->port = 0;
+            ev->why[0] = '\0';
+        }
         return ev->action = SF_EVENT_FAILOVER_BEGIN;
+    }
+    if (channel_is(channel, channel_len, "+odown"))
+        return ev->action = SF_EVENT_MASTER_DOWN;
+    if (channel_is(channel, channel_len, "-odown"))
+        return ev->action = SF_EVENT_MASTER_UP;
     if (channel_starts(channel, channel_len, "-failover-abort")
         || channel_is(channel, channel_len, "+failover-end-for-timeout"))
         return ev->action = SF_EVENT_FAILOVER_ABORT;
@@ -206,7 +230,6 @@ sf_parse_sentinel_event(const char *channel, size_t channel_len, const char *pay
         return take_address(ev, SF_EVENT_SENTINEL_ADDED, &w[2], &w[3]);
     }
     if (channel_is(channel, channel_len, "+convert-to-slave")
-        || channel_is(channel, channel_len, "+odown") || channel_is(channel, channel_len, "-odown")
         || channel_is(channel, channel_len, "+failover-end"))
         return ev->action = SF_EVENT_NOTICE;
     return ev->action = SF_EVENT_IGNORED;

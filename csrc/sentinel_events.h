@@ -22,7 +22,16 @@
 typedef enum {
     SF_EVENT_IGNORED = 0,     /* nothing the monitor acts on */
     SF_EVENT_SWITCH_MASTER,   /* the service's master is now host:port */
-    SF_EVENT_FAILOVER_BEGIN,  /* Sentinel is replacing the master: hold writes */
+    SF_EVENT_FAILOVER_ELECTION,   /* a failover is being decided (+try-failover,
+                                     +elected-leader, select-slave): hold writes if the
+                                     master is down (odown), not if it is a planned one */
+    SF_EVENT_FAILOVER_BEGIN,  /* the replica is about to be promoted (+selected-slave,
+                                 send-slaveof-noone, wait-promotion): hold writes; host and
+                                 port: that replica (if has_instance) */
+    SF_EVENT_PROMOTED,        /* +promoted-slave: host:port is the master now (Sentinel can
+                                 no longer abort this failover) */
+    SF_EVENT_MASTER_DOWN,     /* +odown */
+    SF_EVENT_MASTER_UP,       /* -odown */
     SF_EVENT_FAILOVER_ABORT,  /* the failover was given up: release the hold, re-check */
     SF_EVENT_SENTINEL_ADDED,  /* another Sentinel (host:port) watches the service */
     SF_EVENT_NOTICE,          /* worth reporting (+odown, +convert-to-slave, ...) */
@@ -32,9 +41,11 @@ typedef enum {
 typedef struct {
     sf_event_action action;
     char service[SF_EVENT_NAME_MAX];   /* the master name the message is about */
-    char host[SF_EVENT_HOST_MAX];      /* SWITCH_MASTER: the new master; SENTINEL_ADDED */
+    char host[SF_EVENT_HOST_MAX];      /* SWITCH_MASTER, PROMOTED: the new master;
+                                          SENTINEL_ADDED; FAILOVER_BEGIN: the replica */
     int port;
-    int has_master;                    /* FAILOVER_BEGIN: the master it is about, if named */
+    int has_instance;                  /* host/port hold the replica an event is about */
+    int has_master;                    /* FAILOVER_*: the master it is about, if named */
     char master_host[SF_EVENT_HOST_MAX];
     int master_port;
     char why[SF_EVENT_WHY_MAX];        /* BAD_ADDRESS: what is wrong */

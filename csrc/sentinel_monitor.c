@@ -25,13 +25,16 @@
  * link in the middle of a change. Lock order: monitor mutex, then a service mutex;
  * the loop never holds both. */
 #include "sentinel_monitor.h"
+#include "promotion_probe.h"
 #include "sentinel_events.h"
 #include "sentinel_link.h"
 #include "tls_context.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +47,16 @@
 #define MAX_SERVICES 64
 #define MAX_FIP_REPORTS 8
 #define LINK_RETRY 0.5
+/* Bad-address reports remembered per Sentinel (logged once each). More than one round
+ * and its events can bring, or they would evict each other and be logged every round. */
+#define BAD_SEEN 64
 
-enum { TAG_MASTER = SF_LINK_TAG_USER, TAG_SENTINELS };
+enum { TAG_MASTER = SF_LINK_TAG_USER, TAG_SENTINELS, TAG_PING };
+
+/* An event link that has nothing to say for a while is asked PING this often: a
+ * Sentinel cut off by the network (no FIN, no RST) is found down within this plus
+ * the timeout, not never. */
+#define EVENT_LINK_PING_INTERVAL 1.0
 
 typedef struct {
     /* under the mutex: read by stats() */
@@ -60,9 +71,10 @@ typedef struct {
     double quiet_until;           /* a query failed: left out of re-checks until then */
     int auth_failing;             /* logged once per series of failures */
     int down_reported;            /* a link that never came up was logged once */
+    double next_ping;             /* event link: PING then (if nothing is pending) */
     int round_pending;            /* replies of the current re-check still expected */
     int round_wanted;             /* queries to send once the query link is up */
-    unsigned long long bad_seen[8];   /* recent bad-address reports: logged once each */
+    unsigned long long bad_seen[BAD_SEEN];   /* recent bad-address reports: logged once each */
     int bad_next;
 } sentinel_t;
 
@@ -116,6 +128,13 @@ typedef struct {
     double round_deadline;
     int round_nservices;
     round_acc *round;
+    int odown[MAX_SERVICES];          /* per service: +odown seen (no -odown or switch since) */
+    double minority_since;            /* fewer than a majority of the Sentinels up since then
+                                         (0: a majority is up) */
+    double majority_since;            /* a majority up again since then (0: never lost) */
+    double round_started, checked_since;  /* the round under way began then; the last
+                                             completed round began then */
+    sf_probe probes[MAX_SERVICES];    /* per service: the promotion probe */
     unsigned long fork_generation;
     /* counters, under the mutex */
     unsigned long events_received, rechecks, link_failures, auth_failures, bad_addresses;
@@ -272,32 +291,46 @@ bad_address(sf_monitor *m, sentinel_t *s, const char *service, const char *fmt, 
     unsigned long long h = 1469598103934665603ULL;     /* FNV-1a */
     for (const char *p = detail; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < BAD_SEEN; i++)
         if (s->bad_seen[i] == h)
             return;
     s->bad_seen[s->bad_next] = h;
-    s->bad_next = (s->bad_next + 1) % 8;
+    s->bad_next = (s->bad_next + 1) % BAD_SEEN;
     push_event(m, "sentinel-bad-address", service, "%s", detail);
 }
 
 /* ================================================================ acting on news */
 
-static void
+static int
+service_index(sf_monitor *m, int n, sf_service *svc)
+{
+    for (int i = 0; i < n; i++)
+        if (m->services[i]->svc == svc)
+            return i;
+    return -1;
+}
+
+/* 1 a hold started, 0 one was running, -1 the news is about the master we left. */
+static int
 begin_failover(sf_monitor *m, sf_service *svc, const char *host, int port, const char *why)
 {
-    int dropped;
-    int started = sf_service_begin_failover(svc, host, port, &dropped);
+    int started = sf_service_begin_failover(svc, host, port);
     if (started > 0)
-        push_event(m, "failover-started", svc->name, "%s; writes held, %d connection(s) dropped",
-                   why, dropped);
+        push_event(m, "failover-started", svc->name, "%s; writes held", why);
+    return started;
 }
 
 static void
 switch_master(sf_monitor *m, sf_service *svc, const char *host, int port, long long epoch,
-              int from_event, const char *why)
+              sf_switch_source source, const char *why)
 {
     sf_switch_outcome o;
-    sf_service_switch_master(svc, host, port, epoch, from_event, &o);
+    sf_service_switch_master(svc, host, port, epoch, source, &o);
+    int i = service_index(m, service_count(m), svc);
+    if (i >= 0 && source != SF_SWITCH_FROM_REPORT) {
+        sf_probe_stop(&m->probes[i]);
+        m->odown[i] = 0;
+    }
     if (o.moved && o.was_known)
         push_event(m, "switch-master", svc->name, "%s -> %s:%d (%s); %d connection(s) dropped",
                    o.old, host, port, why, o.dropped);
@@ -313,6 +346,12 @@ request_recheck(sf_monitor *m)
     pthread_mutex_lock(&m->mutex);
     m->recheck_now = 1;
     pthread_mutex_unlock(&m->mutex);
+}
+
+static int
+channel_is_try_failover(const char *channel)
+{
+    return strcmp(channel, "+try-failover") == 0;
 }
 
 static void
@@ -331,18 +370,70 @@ handle_event(sf_monitor *m, sentinel_t *s, const redisReply *msg)
     sf_service *svc = find_service(m, n, ev.service);
     if (svc == NULL)
         return;
+    int i = service_index(m, n, svc);
     switch (ev.action) {
     case SF_EVENT_SWITCH_MASTER:
-        switch_master(m, svc, ev.host, ev.port, -1, 1, "+switch-master");
+        switch_master(m, svc, ev.host, ev.port, -1, SF_SWITCH_FROM_EVENT, "+switch-master");
         break;
-    case SF_EVENT_FAILOVER_BEGIN:
-        begin_failover(m, svc, ev.has_master ? ev.master_host : NULL, ev.master_port,
-                       channel->str);
+    case SF_EVENT_PROMOTED:
+        switch_master(m, svc, ev.host, ev.port, -1, SF_SWITCH_FROM_EVENT, "+promoted-slave");
         break;
-    case SF_EVENT_FAILOVER_ABORT:
+    case SF_EVENT_FAILOVER_ELECTION:
+        /* The master is down: nothing written now would land (hold at once). A planned
+         * failover of a healthy master: writes go on until the replica is chosen. */
+        if (i >= 0 && m->odown[i])
+            begin_failover(m, svc, ev.has_master ? ev.master_host : NULL, ev.master_port,
+                           channel->str);
+        else if (channel_is_try_failover(channel->str))
+            /* No hold in C; asyncio pools, whose holds follow events through their loop
+             * (a loop may lag a Sentinel tick), start theirs here. */
+            push_event(m, "failover-election", svc->name, "%s", channel->str);
+        break;
+    case SF_EVENT_FAILOVER_BEGIN: {
+        int held = begin_failover(m, svc, ev.has_master ? ev.master_host : NULL,
+                                  ev.master_port, channel->str);
+        sf_node_access access;
+        if (i >= 0 && held >= 0 && ev.has_instance && sf_service_probe_access(svc, &access)) {
+            /* until the hold's deadline (after it, writes go on anyway) */
+            sf_probe_start(&m->probes[i], ev.host, ev.port,
+                           sf_service_hold_deadline(svc, sf_monotonic() + 60.0));
+            if (access.tls_ctx != NULL)
+                SSL_CTX_free(access.tls_ctx);
+        }
+        break;
+    }
+    case SF_EVENT_FAILOVER_ABORT: {
+        /* After REPLICAOF NO ONE the leader can abort only for want of seeing the
+         * promotion (-failover-abort-slave-timeout). Any other abort while the chosen
+         * replica is being probed, or after the probe switched to it, comes from another
+         * Sentinel that lost the election (-failover-abort-not-elected): the leader goes
+         * on, and so does the client. */
+        int slave_timeout = strcmp(channel->str, "-failover-abort-slave-timeout") == 0;
+        if (!slave_timeout && i >= 0
+            && (m->probes[i].active || sf_service_has_unconfirmed(svc)))
+            break;
+        if (i >= 0)
+            sf_probe_stop(&m->probes[i]);
+        sf_switch_outcome o;
+        char back[SF_HOST_MAX];
+        int back_port = 0;
+        if (sf_service_revert_unconfirmed(svc, &o)) {
+            if (!sf_service_master(svc, back, sizeof back, &back_port))
+                snprintf(back, sizeof back, "?");
+            push_event(m, "switch-master", svc->name,
+                       "%s -> %s:%d (%s: back to the master the probe left); %d connection(s) "
+                       "dropped", o.old, back, back_port, channel->str, o.dropped);
+        }
         if (sf_service_end_failover(svc))
             push_event(m, "failover-ended", svc->name, "%s", channel->str);
         request_recheck(m);
+        break;
+    }
+    case SF_EVENT_MASTER_DOWN:
+    case SF_EVENT_MASTER_UP:
+        if (i >= 0)
+            m->odown[i] = ev.action == SF_EVENT_MASTER_DOWN;
+        push_event(m, channel->str + 1, svc->name, "%.*s", (int)payload->len, payload->str);
         break;
     case SF_EVENT_SENTINEL_ADDED:
         add_sentinel(m, ev.host, ev.port, 0);
@@ -380,6 +471,7 @@ start_round(sf_monitor *m, double now)
         m->round[i].best_epoch = -1;
     m->round_nservices = n;
     m->round_active = 1;
+    m->round_started = now;
     m->round_deadline = now + m->timeout
                         + (m->connect_timeout > 0 ? m->connect_timeout : m->timeout);
     int ns = sentinel_count(m);
@@ -474,11 +566,29 @@ on_sentinels_reply(sf_monitor *m, sentinel_t *s, int i, const redisReply *r)
     }
 }
 
+/* A Sentinel reports failover_in_progress on one address while another, in the same
+ * round, reports a healthy master at another address with a config-epoch at least as
+ * new: that failover already produced this master. The leader keeps the flag (on the
+ * old address, with the new epoch) while it reconfigures the replicas, up to
+ * failover-timeout, after the others have switched on its hello messages; a client
+ * that meets that moment (created then, or learning the switch from a re-check, not
+ * from +switch-master) must not hold writes for it. A failover of the current
+ * master reports the same address as the healthy reports: still in progress. */
+static int
+report_of_finished_failover(const round_acc *acc, int k)
+{
+    return acc->best_epoch >= 0 && acc->fip[k].epoch >= 0
+           && acc->fip[k].epoch <= acc->best_epoch
+           && (acc->fip[k].port != acc->best_port
+               || strcmp(acc->fip[k].host, acc->best_host) != 0);
+}
+
 /* Decide: for each service, what the Sentinels said this round. */
 static void
 finish_round(sf_monitor *m)
 {
     m->round_active = 0;
+    m->checked_since = m->round_started;
     int ns = sentinel_count(m);
     for (int i = 0; i < ns; i++) {
         sentinel_t *s = &m->sentinels[i];
@@ -504,15 +614,17 @@ finish_round(sf_monitor *m)
             && strcmp(acc->best_host, current) == 0)
             current_epoch = acc->best_epoch;
         for (int k = 0; k < acc->nfip && !unsettled; k++)
-            if (!sf_service_is_settled_report(svc, acc->fip[k].host, acc->fip[k].port,
-                                              acc->fip[k].epoch, current_epoch))
+            if (!report_of_finished_failover(acc, k)
+                && !sf_service_is_settled_report(svc, acc->fip[k].host, acc->fip[k].port,
+                                                 acc->fip[k].epoch, current_epoch))
                 unsettled = 1;
         if (unsettled) {
             begin_failover(m, svc, NULL, 0, "a Sentinel reports failover_in_progress");
             continue;
         }
         if (acc->best_epoch >= 0)
-            switch_master(m, svc, acc->best_host, acc->best_port, acc->best_epoch, 0, "re-check");
+            switch_master(m, svc, acc->best_host, acc->best_port, acc->best_epoch,
+                          SF_SWITCH_FROM_REPORT, "re-check");
         if (acc->answers > 0 && acc->nfip == 0)
             sf_service_mark_settled(svc);
     }
@@ -548,6 +660,8 @@ on_reply(void *arg, sf_link *l, int tag, int i, const redisReply *r)
         handle_event(c->m, c->s, r);
         return;
     }
+    if (tag == TAG_PING)
+        return;                       /* the event link answered: it is alive */
     if (c->s->round_pending > 0)
         c->s->round_pending--;
     if (!c->m->round_active || i >= c->m->round_nservices)
@@ -659,6 +773,50 @@ do_io(sf_monitor *m, sentinel_t *s, sf_link *l, short revents)
 
 /* ================================================================ the loop */
 
+/* The Sentinel-majority policy (Service.set_require_majority): a client that has not
+ * reached a majority of the Sentinels it knows for longer than the service's
+ * down-after-milliseconds may be on the wrong side of a partition, writing to a master
+ * the others are replacing: its master commands wait, then fail, until a majority is
+ * back. Returns when the loop must look again (HUGE_VAL: no deadline pending). */
+static double
+follow_sentinel_majority(sf_monitor *m, int n, int up, int known, double now)
+{
+    int majority = known > 0 && up > known / 2;
+    if (majority && m->minority_since != 0) {
+        m->majority_since = now;
+        request_recheck(m);
+    }
+    if (majority)
+        m->minority_since = 0;
+    else if (m->minority_since == 0)
+        m->minority_since = now;
+    /* Back from the minority side, the master may have changed meanwhile: commands keep
+     * waiting until a re-check begun after the majority came back has told which master
+     * it is (else they would go, for a few milliseconds, to the old one). */
+    int checked = m->checked_since >= m->majority_since;
+    double next = HUGE_VAL;
+    for (int i = 0; i < n; i++) {
+        sf_service *svc = m->services[i]->svc;
+        if (!sf_service_requires_majority(svc))
+            continue;
+        long down_after = sf_service_down_after_ms(svc);
+        double grace = (down_after > 0 ? down_after : 5000) / 1000.0;
+        int isolate = !majority ? now - m->minority_since >= grace
+                                : __atomic_load_n(&svc->isolated, __ATOMIC_ACQUIRE) && !checked;
+        if (!majority && !isolate && m->minority_since + grace < next)
+            next = m->minority_since + grace;
+        int changed = sf_service_set_isolated(svc, isolate);
+        if (changed && isolate)
+            push_event(m, "sentinels-unreachable", svc->name,
+                       "%d of %d Sentinels reachable for %.1f s: master commands wait, then "
+                       "fail, until a majority is back", up, known, now - m->minority_since);
+        else if (changed)
+            push_event(m, "sentinels-reachable", svc->name, "%d of %d Sentinels reachable",
+                       up, known);
+    }
+    return next;
+}
+
 /* One round: (re)connect links, re-check if due, wait, do the I/O. No GIL; the mutex
  * only for short copies. */
 static void
@@ -681,21 +839,31 @@ step(sf_monitor *m)
                 request_recheck(m);   /* after the round under way */
         }
     }
+    int up = 0;
     for (int i = 0; i < ns; i++) {
         sentinel_t *s = &m->sentinels[i];
         if (s->events.state == SF_LINK_CLOSED && now >= s->next_attempt
             && start_connect(m, s, &s->events) < 0)
             link_failed(m, s, &s->events);
+        if (s->events.state == SF_LINK_READY && sf_link_pending(&s->events) == 0
+            && now >= s->next_ping) {
+            const char *argv[1] = {"PING"};
+            s->next_ping = now + EVENT_LINK_PING_INTERVAL;
+            if (sf_link_send(&s->events, TAG_PING, 0, 1, argv) < 0)
+                link_failed(m, s, &s->events);
+        }
+        up += s->up;
     }
+    double isolation_check = follow_sentinel_majority(m, n, up, ns, now);
     if (!m->round_active && (want_recheck || now >= m->next_recheck)) {
         start_round(m, now);
         for (int i = 0; i < ns; i++)
             send_round_queries(m, &m->sentinels[i]);
     }
 
-    struct pollfd fds[2 * MAX_SENTINELS + 1];
-    sentinel_t *owner[2 * MAX_SENTINELS + 1];
-    sf_link *link[2 * MAX_SENTINELS + 1];
+    struct pollfd fds[2 * MAX_SENTINELS + MAX_SERVICES + 1];
+    sentinel_t *owner[2 * MAX_SENTINELS + MAX_SERVICES + 1];
+    sf_link *link[2 * MAX_SENTINELS + MAX_SERVICES + 1];
     int nfds = 0;
     fds[0].fd = m->wake[0];
     fds[0].events = POLLIN;
@@ -706,6 +874,8 @@ step(sf_monitor *m)
     double until = m->next_recheck;
     if (m->round_active && m->round_deadline < until)
         until = m->round_deadline;
+    if (isolation_check < until)
+        until = isolation_check;
     for (int i = 0; i < n; i++)
         until = sf_service_hold_deadline(m->services[i]->svc, until);
     for (int i = 0; i < ns; i++) {
@@ -721,10 +891,39 @@ step(sf_monitor *m)
         }
         if (s->events.state == SF_LINK_CLOSED && s->next_attempt < until)
             until = s->next_attempt;
+        if (s->events.state == SF_LINK_READY && s->next_ping < until)
+            until = s->next_ping;
+    }
+    /* the promotion probes (at most one per service, only during a failover) */
+    sf_node_access access[MAX_SERVICES];
+    int probe_fd[MAX_SERVICES];
+    for (int i = 0; i < n; i++) {
+        probe_fd[i] = -1;
+        access[i].tls_ctx = NULL;
+        if (!m->probes[i].active)
+            continue;
+        if (!sf_service_probe_access(m->services[i]->svc, &access[i])) {
+            sf_probe_stop(&m->probes[i]);
+            continue;
+        }
+        access[i].timeout = m->timeout;
+        int polled = 0;
+        until = sf_probe_prepare(&m->probes[i], now, &access[i], m->wake[1], until, &fds[nfds],
+                                 &polled);
+        if (polled) {
+            owner[nfds] = NULL;
+            link[nfds] = NULL;
+            probe_fd[i] = nfds++;
+        }
     }
     set_busy(m, 0);
 
-    double wait = until - sf_monotonic();
+    /* Events queued before the wait (a hold that expired, the Sentinel majority lost)
+     * go to Python now, not after it: asyncio pools act on them. */
+    pthread_mutex_lock(&m->mutex);
+    int queued = m->nevents > 0;
+    pthread_mutex_unlock(&m->mutex);
+    double wait = queued ? 0 : until - sf_monotonic();
     int ms = wait <= 0 ? 0 : (int)(wait * 1000) + 1;
     int r = poll(fds, (nfds_t)nfds, ms);
     if (r < 0 && errno != EINTR)
@@ -742,9 +941,25 @@ step(sf_monitor *m)
         collect_connect(m, &m->sentinels[i], &m->sentinels[i].queries);
     }
     for (int i = 1; r > 0 && i < nfds; i++)
-        if (fds[i].revents)
+        if (fds[i].revents && link[i] != NULL)
             do_io(m, owner[i], link[i], fds[i].revents);
     now = sf_monotonic();
+    for (int i = 0; i < n; i++) {
+        if (!m->probes[i].active) {
+            if (access[i].tls_ctx != NULL)
+                SSL_CTX_free(access[i].tls_ctx);
+            continue;
+        }
+        short revents = probe_fd[i] >= 0 && r > 0 ? fds[probe_fd[i]].revents : 0;
+        char host[SF_HOST_MAX];
+        int port = m->probes[i].port;
+        snprintf(host, sizeof host, "%s", m->probes[i].host);
+        if (sf_probe_after_poll(&m->probes[i], revents, now, &access[i]) == 1)
+            switch_master(m, m->services[i]->svc, host, port, -1, SF_SWITCH_FROM_PROBE,
+                          "the promoted replica answers ROLE as master");
+        if (access[i].tls_ctx != NULL)
+            SSL_CTX_free(access[i].tls_ctx);
+    }
     for (int i = 0; i < ns; i++) {
         sentinel_t *s = &m->sentinels[i];
         if (sf_link_check_deadline(&s->events, now) < 0)
@@ -828,6 +1043,11 @@ close_links(sf_monitor *m)
         sf_link_close(&s->queries);
         forget_link_state(s);
     }
+    for (int i = 0; i < MAX_SERVICES; i++) {
+        sf_probe_stop(&m->probes[i]);
+        m->odown[i] = 0;
+    }
+    m->minority_since = m->majority_since = m->checked_since = 0;
     forget_round(m);
 }
 
@@ -859,6 +1079,27 @@ refresh_tls(sf_monitor *m)
     Py_XDECREF(exc);
 }
 
+/* Block the asynchronous signals in the loop's thread while it waits and does I/O
+ * without the GIL, so that the kernel hands them (Ctrl-C, SIGTERM, ...) to a thread
+ * whose wait they can interrupt: a signal taken by this thread's poll() would only set
+ * Python's flag, and a main thread blocked in a socket call would not see it until
+ * that returns. Faults (SIGSEGV, ...) stay deliverable. The mask is restored before
+ * Python code runs here (event listeners), so that what they start (threads,
+ * subprocesses) does not inherit it. */
+static void
+block_async_signals(sigset_t *old)
+{
+    sigset_t async;
+    sigfillset(&async);
+    sigdelset(&async, SIGSEGV);
+    sigdelset(&async, SIGBUS);
+    sigdelset(&async, SIGFPE);
+    sigdelset(&async, SIGILL);
+    sigdelset(&async, SIGTRAP);
+    sigdelset(&async, SIGABRT);
+    pthread_sigmask(SIG_BLOCK, &async, old);
+}
+
 static PyObject *
 monitor_run(sf_monitor *m, PyObject *unused)
 {
@@ -874,7 +1115,9 @@ monitor_run(sf_monitor *m, PyObject *unused)
     pthread_mutex_unlock(&m->mutex);
     for (;;) {
         int stop;
+        sigset_t old_mask;
         Py_BEGIN_ALLOW_THREADS
+        block_async_signals(&old_mask);
         pthread_mutex_lock(&m->mutex);
         stop = m->stop;
         pthread_mutex_unlock(&m->mutex);
@@ -883,6 +1126,7 @@ monitor_run(sf_monitor *m, PyObject *unused)
         pthread_mutex_lock(&m->mutex);
         stop = m->stop;
         pthread_mutex_unlock(&m->mutex);
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         Py_END_ALLOW_THREADS
         refresh_tls(m);
         deliver(m);
@@ -1022,38 +1266,6 @@ monitor_stats(sf_monitor *m, PyObject *unused)
                          "running", running ? Py_True : Py_False);
 }
 
-static int
-copy_optional_str(PyObject *obj, char **out, const char *what)
-{
-    *out = NULL;
-    if (obj == NULL || obj == Py_None)
-        return 0;
-    Py_ssize_t len;
-    const char *s;
-    if (PyBytes_Check(obj)) {
-        s = PyBytes_AS_STRING(obj);
-        len = PyBytes_GET_SIZE(obj);
-    }
-    else if (PyUnicode_Check(obj)) {
-        s = PyUnicode_AsUTF8AndSize(obj, &len);
-        if (s == NULL)
-            return -1;
-    }
-    else {
-        PyErr_Format(PyExc_TypeError, "%s must be str, bytes or None", what);
-        return -1;
-    }
-    if ((size_t)len != strlen(s) || len > 400) {
-        PyErr_Format(PyExc_ValueError, "invalid %s", what);
-        return -1;
-    }
-    *out = strdup(s);
-    if (*out == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *
 monitor_set_credentials(sf_monitor *m, PyObject *args, PyObject *kwds)
@@ -1064,9 +1276,9 @@ monitor_set_credentials(sf_monitor *m, PyObject *args, PyObject *kwds)
                                      &password))
         return NULL;
     char *user, *pass;
-    if (copy_optional_str(username, &user, "username") < 0)
+    if (sf_copy_credential(username, &user, "username") < 0)
         return NULL;
-    if (copy_optional_str(password, &pass, "password") < 0) {
+    if (sf_copy_credential(password, &pass, "password") < 0) {
         free(user);
         return NULL;
     }
@@ -1119,6 +1331,11 @@ monitor_forget_after_fork(sf_monitor *m, PyObject *unused)
         sf_link_forget_after_fork(&s->queries);
         forget_link_state(s);
     }
+    for (int i = 0; i < MAX_SERVICES; i++) {
+        sf_probe_forget_after_fork(&m->probes[i]);
+        m->odown[i] = 0;
+    }
+    m->minority_since = m->majority_since = m->checked_since = 0;
     forget_round(m);
     /* The wake socketpair is shared with the parent: a byte one process writes could
      * wake (and be drained by) the other's loop. The child gets its own. */
@@ -1181,7 +1398,7 @@ monitor_init(sf_monitor *m, PyObject *args, PyObject *kwds)
         m->check_hostname = sf_tls_context_check_hostname(tls);
     }
     char *host_name = NULL;
-    if (copy_optional_str(server_hostname, &host_name, "server_hostname") < 0)
+    if (sf_copy_credential(server_hostname, &host_name, "server_hostname") < 0)
         return -1;
     PyObject *seq = PySequence_Fast(sentinels, "sentinels must be a sequence of (host, port)");
     if (seq == NULL) {
@@ -1234,6 +1451,8 @@ monitor_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     m->st = sf_state_from_type(type);
     m->wake[0] = m->wake[1] = -1;
+    for (int i = 0; i < MAX_SERVICES; i++)
+        sf_probe_init(&m->probes[i]);
     m->on_event = Py_NewRef(Py_None);
     pthread_mutex_init(&m->mutex, NULL);
     pthread_cond_init(&m->io_idle, NULL);

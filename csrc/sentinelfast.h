@@ -7,6 +7,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "py_compat.h"
 
 typedef struct {
     /* heap types */
@@ -53,6 +54,10 @@ typedef struct {
     PyObject *str_SLAVES;
     PyObject *str_connection_pool;
     PyObject *str_response_callbacks;
+    PyObject *str_MULTI;                    /* pipeline.c */
+    PyObject *str_EXEC;
+    PyObject *str_reset;
+    PyObject *str_immediate_execute_command;
 
     /* backoff strategies (backoff.c): heap types and the PRNG they draw from */
     PyTypeObject *ConstantBackoffType;
@@ -127,6 +132,25 @@ extern unsigned long sf_retry_count;
 
 /* Module-level functions defined outside module.c */
 extern PyMethodDef sf_reply_parser_methods[];   /* reply_parsers.c */
+
+/* The response callback for command `name` in `callbacks` (a new reference), or
+ * NULL: none (no error set) or an error (set). Plain and case-insensitive dicts
+ * (redis-py's CaseInsensitiveDict keeps upper-case keys) are read directly; a
+ * lower-case name, or any other mapping, goes through the mapping's get(). */
+PyObject *sf_callback_lookup(PyObject *callbacks, PyObject *name);   /* reply_parsers.c */
+/* stack: [(args, options)], replies: raw replies in the same order -> the replies
+ * through their response callbacks (a new list). Error replies stay exception
+ * instances; with an `EMPTY_RESPONSE` option an instance of `error_class` becomes
+ * that value (pass None to keep every error). reply_parsers.c */
+PyObject *sf_apply_callbacks(PyObject *stack, PyObject *replies, PyObject *callbacks,
+                             PyObject *error_class);
+/* The same for one reply of command `name` (options: a dict, or NULL for none). */
+PyObject *sf_apply_callback(PyObject *callbacks, PyObject *name, PyObject *options,
+                            PyObject *reply, PyObject *error_class);
+/* Creates _core.PipelineCore (a subtype of Client) and adds it to the module. pipeline.c */
+int sf_pipeline_exec(PyObject *module, sf_state *st);
+/* Creates _core.FastCommand and adds it to the module. fast_command.c */
+int sf_fast_command_exec(PyObject *module);
 extern PyMethodDef sf_resp_methods[];           /* resp_python.c: encode_command */
 PyObject *sf_discover_master(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *sf_discover_replicas(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

@@ -87,6 +87,12 @@ poll_ms(double deadline)
     return (int)(left * 1000.0) + 1;   /* round up: never wake just before the deadline */
 }
 
+/* With an interrupt hook, a wait longer than this is cut into slices, and the hook is
+ * asked between them: a signal the kernel handed to another thread (which only sets
+ * Python's "pending" flag and never interrupts this thread's poll) is then acted on
+ * within a slice, even when the wait has no deadline. */
+#define SIGNAL_SLICE_MS 100
+
 /* Poll fd for `events` until the deadline. 1 ready, 0 deadline passed, -1 the hook
  * asked to stop (e->code = SF_IO_INTERRUPTED), -2 poll failed (errno in e). */
 static int
@@ -96,11 +102,21 @@ wait_fd(int fd, short events, double deadline, const sf_interrupt_hook *hook, sf
         int ms = poll_ms(deadline);
         if (ms == -2)
             return 0;
+        int sliced = hook != NULL && (ms < 0 || ms > SIGNAL_SLICE_MS);
+        if (sliced)
+            ms = SIGNAL_SLICE_MS;
         struct pollfd p = {fd, events, 0};
         int r = poll(&p, 1, ms);
         if (r > 0)
             return 1;
         if (r == 0) {
+            if (sliced) {
+                if (hook->on_eintr(hook->arg) < 0) {
+                    set_error(e, SF_IO_INTERRUPTED, EINTR, "interrupted");
+                    return -1;
+                }
+                continue;
+            }
             if (deadline >= 0 && sf_monotonic() < deadline)
                 continue;    /* woke a hair early */
             return 0;
@@ -117,6 +133,17 @@ wait_fd(int fd, short events, double deadline, const sf_interrupt_hook *hook, sf
     }
 }
 
+/* Did a signal handler raise before the call began (see sf_interrupt_hook)? Then
+ * 1, with e filled: the call returns without a wait. */
+static int
+interrupted_before(const sf_interrupt_hook *hook, sf_io_error *e)
+{
+    if (hook == NULL || !hook->interrupted)
+        return 0;
+    set_error(e, SF_IO_INTERRUPTED, EINTR, "interrupted");
+    return 1;
+}
+
 /* EINTR in a syscall: 0 go on, -1 stop (e filled). */
 static int
 on_eintr(const sf_interrupt_hook *hook, sf_io_error *e)
@@ -130,14 +157,16 @@ on_eintr(const sf_interrupt_hook *hook, sf_io_error *e)
 
 /* May this wait happen inside a blocking syscall, bounded by SO_RCVTIMEO/SO_SNDTIMEO?
  * Only on a blocking socket, and only when the whole io_timeout is (about) what is
- * left of the deadline, so the kernel's bound is the operation's bound. */
+ * left of the deadline, so the kernel's bound is the operation's bound. Never without
+ * a bound (socket_timeout=None): such a wait polls in slices (wait_fd), so that a
+ * signal the kernel hands to another thread still ends it. */
 static int
 kernel_wait_ok(const sf_transport *t, double deadline)
 {
     if (t->nonblocking)
         return 0;
     if (deadline < 0)
-        return t->io_timeout < 0;
+        return 0;
     if (t->io_timeout < 0)
         return 0;
     return deadline - sf_monotonic() >= t->io_timeout - KERNEL_WAIT_SLACK;
@@ -530,6 +559,8 @@ sf_transport_connect(sf_transport *t, const sf_endpoint *ep, const sf_interrupt_
 {
     t->fd = -1;
     t->ssl = NULL;
+    if (interrupted_before(hook, e))
+        return -1;
     int fd = ep->unix_path != NULL ? connect_unix(ep, hook, e) : connect_tcp(ep, hook, e);
     if (fd < 0)
         return -1;
@@ -565,6 +596,8 @@ sf_transport_send(sf_transport *t, const char *buf, size_t len, double deadline,
         set_error(e, SF_IO_CLOSED, 0, "Connection closed by server.");
         return -1;
     }
+    if (interrupted_before(hook, e))
+        return -1;
     while (len > 0) {
         ssize_t n;
         int want = POLLOUT;
@@ -622,6 +655,8 @@ sf_transport_recv(sf_transport *t, char *buf, size_t cap, double deadline,
         set_error(e, SF_IO_CLOSED, 0, "Connection closed by server.");
         return -1;
     }
+    if (interrupted_before(hook, e))
+        return -1;
     for (;;) {
         int want = POLLIN;
         if (t->ssl != NULL) {
@@ -738,6 +773,8 @@ sf_transport_wait_readable(sf_transport *t, double deadline, const sf_interrupt_
         return 1;    /* the read will say it is closed */
     if (t->ssl != NULL && SSL_pending(t->ssl) > 0)
         return 1;
+    if (interrupted_before(hook, e))
+        return -1;
     int w = wait_fd(t->fd, POLLIN, deadline, hook, e);
     return w == -2 ? -1 : w;
 }

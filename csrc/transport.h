@@ -50,10 +50,15 @@ typedef struct {
 } sf_io_error;
 
 /* Called on EINTR; returns 0 to go on (the remaining time is recomputed), -1 to
- * give up with SF_IO_INTERRUPTED. */
+ * give up with SF_IO_INTERRUPTED. `interrupted`: the caller found, just before the
+ * call, that a signal handler raised (a signal delivered while no wait of ours could
+ * be interrupted, e.g. while the thread waited for the GIL): connect, send, recv and
+ * wait_readable then return SF_IO_INTERRUPTED at once instead of starting a wait
+ * that the signal, already delivered, would not end. */
 typedef struct {
     int (*on_eintr)(void *arg);
     void *arg;
+    int interrupted;
 } sf_interrupt_hook;
 
 /* TLS settings of one endpoint. `ctx` is owned by the caller (a TLSContext object,

@@ -1,20 +1,68 @@
 # shellcheck shell=bash
-# Shared set-up steps for scripts/demo and scripts/test (sourced, not executed).
+# Shared set-up steps for scripts/demo, scripts/test, scripts/bench and scripts/wheels
+# (sourced, not executed).
 #
 # Target: a fresh Debian 12 machine with Python 3 (pip + venv) and gcc.
 # Environment knobs:
 #   PYTHON                 interpreter used to create .venv (default: python3)
-#   CI                     if set and non-empty: compiler warnings are errors
+#   SENTINELFAST_PYTHON    X.Y (3.10 ... 3.13): use that Python instead (pyenv's, else
+#                          pythonX.Y on PATH) in its own virtualenv, .venv-X.Y
+#   SENTINELFAST_VERBOSE   if 1: show pip's and apt-get's output (the scripts' -v does this)
+#   CI                     if set and non-empty: compiler warnings are errors, pip is verbose
 #   SENTINELFAST_SKIP_APT  if 1: never call apt-get (just check)
 #   SENTINELFAST_SKIP_INSTALL  if 1: do not rebuild/reinstall; use what .venv has
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$REPO_ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
+# The supported Pythons, oldest first (pyproject.toml's classifiers say the same).
+SUPPORTED_PYTHONS=(3.10 3.11 3.12 3.13)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The interpreter for Python X.Y: pyenv's newest X.Y.N, else pythonX.Y on PATH.
+find_python() {
+    local want="$1" root newest
+    root="$( (command -v pyenv >/dev/null 2>&1 && pyenv root) || echo "${PYENV_ROOT:-$HOME/.pyenv}")"
+    newest="$(ls -1 "$root/versions" 2>/dev/null | grep -E "^${want//./\\.}\.[0-9]+$" | sort -V | tail -n 1)"
+    if [ -n "$newest" ] && [ -x "$root/versions/$newest/bin/python" ]; then
+        echo "$root/versions/$newest/bin/python"
+        return 0
+    fi
+    command -v "python$want" 2>/dev/null
+}
+
+# SENTINELFAST_PYTHON=X.Y picks the interpreter and a virtualenv of its own, so the
+# default .venv is left alone; VENV_SUFFIX names the other virtualenvs the same way.
+VENV_SUFFIX=""
+if [ -n "${SENTINELFAST_PYTHON:-}" ]; then
+    PYTHON="$(find_python "$SENTINELFAST_PYTHON")" \
+        || die "SENTINELFAST_PYTHON=$SENTINELFAST_PYTHON: no such interpreter (pyenv install $SENTINELFAST_PYTHON, or put python$SENTINELFAST_PYTHON on PATH)"
+    VENV_SUFFIX="-$SENTINELFAST_PYTHON"
+fi
+VENV="$REPO_ROOT/.venv$VENV_SUFFIX"
+
+verbose() { [ "${SENTINELFAST_VERBOSE:-0}" = 1 ] || [ -n "${CI:-}" ]; }
+
+# Run a set-up command with its output hidden (shown with -v / SENTINELFAST_VERBOSE=1,
+# and in CI); when it fails, its captured output is printed, then the failure returned.
+run_quietly() {
+    if verbose; then
+        "$@" >&2
+        return
+    fi
+    local out rc=0
+    out="$(mktemp "${TMPDIR:-/tmp}/sentinelfast-setup.XXXXXX")"
+    "$@" >"$out" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        printf 'error: failed (exit code %s): %s\n--- its output:\n' "$rc" "$*" >&2
+        cat "$out" >&2
+        printf -- '---\n' >&2
+    fi
+    rm -f "$out"
+    return "$rc"
+}
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -40,6 +88,7 @@ ensure_system_packages() {
     command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     command -v strace >/dev/null 2>&1 || missing+=(strace)   # tests count syscalls per command
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)     # partition drills: ip netns, veth, ip rule
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (need Python 3 with pip and venv)"
@@ -63,8 +112,8 @@ ensure_system_packages() {
     fi
     command -v apt-get >/dev/null 2>&1 || die "missing system packages: ${missing[*]} (no apt-get: install them by hand)"
     log "installing system packages: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    run_quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    run_quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # Create .venv in the repository, or reuse it when its interpreter still runs.
@@ -74,7 +123,7 @@ ensure_venv() {
     else
         log "creating virtualenv $VENV"
         rm -rf "$VENV"
-        "$PYTHON" -m venv "$VENV"
+        run_quietly "$PYTHON" -m venv "$VENV"
     fi
     VPY="$VENV/bin/python"
 }
@@ -105,16 +154,31 @@ install_project() {
     # shellcheck disable=SC2064
     trap "rm -rf '$src'" EXIT
     tar -C "$REPO_ROOT" -cf - \
-        --exclude=./.venv --exclude=./.git --exclude=./build --exclude=./dist \
-        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache \
+        --exclude='./.venv*' --exclude=./.git --exclude=./build --exclude=./dist \
+        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=.mypy_cache \
         --exclude='*.so' --exclude='*.o' . | tar -C "$src" -xf -
 
-    log "pip install $src[$extras]  (copy of $REPO_ROOT)"
+    local target="$src${extras:+[$extras]}"
+    log "pip install $target  (copy of $REPO_ROOT)"
     # A local directory is always rebuilt and reinstalled, even at an unchanged version.
     # In CI, -v shows the compiler command lines and any warnings in the log.
-    "$VPY" -m pip install ${CI:+-v} "$src[$extras]" >&2
+    run_quietly "$VPY" -m pip install ${CI:+-v} "$target"
     rm -rf "$src"
     trap - EXIT
+    install_redis_py_release
+}
+
+# SENTINELFAST_REDIS_PY=oldest (the lower bound of the runtime dependency declared in
+# pyproject.toml) or =X.Y.Z: run against that redis-py release instead of the newest.
+install_redis_py_release() {
+    local want="${SENTINELFAST_REDIS_PY:-}"
+    [ -n "$want" ] || return 0
+    if [ "$want" = oldest ]; then
+        want="$(sed -n 's/^dependencies = \["redis>=\([0-9.]*\),.*/\1/p' "$REPO_ROOT/pyproject.toml")"
+        [ -n "$want" ] || die "no redis>=X lower bound found in pyproject.toml's dependencies"
+    fi
+    log "pip install redis[hiredis]==$want  (SENTINELFAST_REDIS_PY=$SENTINELFAST_REDIS_PY)"
+    run_quietly "$VPY" -m pip install ${CI:+-v} "redis[hiredis]==$want"
 }
 
 # Fail unless `import sentinelfast` (from the repository root, as the test and

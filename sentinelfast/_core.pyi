@@ -21,6 +21,7 @@ _Encodable: TypeAlias = bytes | bytearray | memoryview | str | int | float
 _Address: TypeAlias = tuple[str, int]
 
 _ClientT = TypeVar("_ClientT", bound=Client)
+_T = TypeVar("_T")
 
 HIREDIS_MAJOR: Final[int]
 """Major version of the hiredis library the extension was built against."""
@@ -171,6 +172,12 @@ class Connection:
     """Server TCP port (0..65535)."""
     retry: Retry | None
     """The Retry policy of this connection (None: no retries)."""
+    next_health_check: float
+    """``time.monotonic()`` after which the next command first PINGs (with
+    ``health_check_interval``); advanced by every reply read and every check."""
+    _connect_callbacks: list[Callable[[], Callable[[Connection], object] | None]]
+    """Weak references (called, each gives a callable or None) run with the connection
+    after every connect; see ``sentinelfast.Connection.register_connect_callback``."""
 
     # -- read-only
     @property
@@ -242,6 +249,16 @@ class Connection:
     def _fileno(self) -> int:
         """Socket descriptor, -1 when closed."""
         ...
+    @property
+    def _push_mode(self) -> bool:
+        """True after SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE or MONITOR was sent, until the
+        connection closes: the server sends messages nobody asked for, so the pool
+        closes it when it is released and never hands it out in that state."""
+        ...
+    @property
+    def _connects(self) -> int:
+        """Successful connects so far."""
+        ...
 
     # -- methods
     def connect(self) -> None:
@@ -266,29 +283,56 @@ class Connection:
         """Send commands in one write; return all replies, error replies as
         exception instances in place."""
         ...
-    def send_command(self, *args: _Encodable, **kwargs: object) -> None:
-        """Encode and send one command (keywords such as check_health are ignored)."""
+    def send_command(self, *args: _Encodable, check_health: bool = True, **options: object) -> None:
+        """Encode and send one command (connecting first if needed). ``check_health``:
+        PING first when the health check is due (never in push mode nor while replies
+        are owed). Other keywords (redis-py passes the command's options) are ignored."""
         ...
     def send_packed_command(
         self,
         command: Buffer | list[Buffer] | tuple[Buffer, ...],
-        /,
-        *args: object,
-        **kwargs: object,
+        check_health: bool = True,
     ) -> None:
-        """Send already encoded bytes (one buffer or a list/tuple of buffers);
-        further arguments are ignored."""
+        """Send already encoded bytes (one buffer or a list/tuple of buffers); the
+        commands in them are counted as owing replies."""
         ...
     def read_response(
-        self, disable_decoding: bool = False, *args: object, **kwargs: object
+        self,
+        disable_decoding: bool = False,
+        *,
+        timeout: float | None = ...,
+        disconnect_on_error: bool = True,
+        push_request: bool = False,
     ) -> Any:
-        """Read one reply; error replies are raised. Other arguments are ignored."""
+        """Read one reply; error replies are raised. ``timeout``: seconds (default
+        ``socket_timeout``; None waits for ever, interruptibly). With
+        ``disconnect_on_error=False`` a TimeoutError keeps the connection (a partial
+        reply stays buffered); other failures always close it. ``push_request`` is
+        accepted for redis-py (RESP2 has no push type)."""
+        ...
+    def can_read(self, timeout: float | None = 0) -> bool:
+        """True if a reply (or part of one) is buffered or arrives within ``timeout``
+        seconds (None: wait for it). Connects first if needed; ConnectionError (and
+        the connection closed) if the server closed it."""
         ...
     def pack_command(self, *args: _Encodable) -> list[bytes]:
         """Encode one command to RESP; returns a list of bytes."""
         ...
+    def pack_commands(self, commands: Iterable[Sequence[_Encodable]], /) -> list[bytes]:
+        """Encode many commands to RESP in one buffer; returns a list of bytes."""
+        ...
     def check_health(self) -> None:
-        """PING if the connection was idle longer than health_check_interval."""
+        """PING if the connection was idle longer than health_check_interval (not in
+        push mode nor while replies are owed), and advance ``next_health_check``."""
+        ...
+    def mark_for_reconnect(self) -> None:
+        """Ask for a reconnect (redis-py: the client reconnects after the command)."""
+        ...
+    def should_reconnect(self) -> bool:
+        """True if :meth:`mark_for_reconnect` was called since the last disconnect."""
+        ...
+    def reset_should_reconnect(self) -> None:
+        """Forget a :meth:`mark_for_reconnect`."""
         ...
 
 @disjoint_base
@@ -350,7 +394,8 @@ class Pool:
         (command_name, *keys, **options) are accepted and ignored."""
         ...
     def release(self, connection: Connection, /) -> None:
-        """Give a connection back."""
+        """Give a connection back (one in push mode, or made before the pool's
+        connections were retired, is closed first)."""
         ...
     def make_connection(self) -> Connection:
         """Create a new connection counted against max_connections."""
@@ -404,6 +449,73 @@ class Client:
         """Send many commands in one write on one connection and return the raw
         replies (error replies as exception instances)."""
         ...
+
+class PipelineCore(Client):
+    """Base of sentinelfast.Pipeline: redis-py's Pipeline state in C fields and its hot
+    path (buffering, ``execute`` of plain pipelines and MULTI/EXEC, ``reset``).
+
+    Rare paths call methods the Python subclass provides: ``immediate_execute_command``
+    (while WATCHing), ``_send`` (on the pipeline's own connection),
+    ``_send_undecoded_apart`` (NEVER_DECODE under decode_responses), ``load_scripts``,
+    ``annotate_exception``, ``_raise_first_error`` and ``_reset_watched`` (redis-py's
+    reset, for a pipeline holding a connection)."""
+
+    command_stack: list[tuple[tuple[Any, ...], dict[str, Any]]]
+    """The buffered commands, ``(args, options)`` each (a list is required)."""
+    scripts: Any
+    """Scripts to load before ``execute()`` (a set, made when first read)."""
+    watching: bool
+    """True while WATCHing on the pipeline's own connection."""
+    explicit_transaction: bool
+    """True after ``multi()``."""
+    transaction: Any
+    """Wrap the commands in MULTI/EXEC (its truth value), as given."""
+    shard_hint: Any
+    """As given to the constructor (unused)."""
+
+    def __init__(
+        self,
+        connection_pool: _ConnectionPoolLike,
+        response_callbacks: Any,
+        transaction: Any = True,
+        shard_hint: Any = None,
+    ) -> None: ...
+    def execute_command(self, *args: _Encodable, **options: Any) -> Any:
+        """Buffer a command and return the pipeline; while WATCHing before ``multi()``
+        (or for WATCH itself) run it now through ``immediate_execute_command``."""
+        ...
+    def pipeline_execute_command(self, *args: _Encodable, **options: Any) -> Any:
+        """Buffer a command for ``execute()`` and return the pipeline."""
+        ...
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Send the buffered commands in one write (in MULTI/EXEC when ``transaction``
+        or after ``multi()``), return their replies through the response callbacks, in
+        order, and reset the pipeline. With ``raise_on_error`` the first error reply
+        is raised, annotated with its command."""
+        ...
+    def reset(self) -> None:
+        """Empty the pipeline; UNWATCH and give back its own connection, if any."""
+        ...
+    def __enter__(self: _T) -> _T: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+
+@final
+class FastCommand:
+    """``FastCommand(name, fallback, arity)``: a method for a hot command. Called with
+    exactly ``arity`` positional arguments it runs ``self.execute_command(name, *args)``;
+    called any other way it runs ``fallback`` (redis-py's method). A method descriptor:
+    ``__doc__``, ``__name__``, ``__qualname__``, ``__module__`` are the fallback's, and
+    ``__wrapped__`` is the fallback."""
+
+    def __init__(self, name: str, fallback: Callable[..., Any], arity: int) -> None: ...
+    @property
+    def command(self) -> str:
+        """The command name sent on the fast path."""
+        ...
+    @property
+    def __wrapped__(self) -> Callable[..., Any]: ...
+    def __get__(self, obj: Any, type: type | None = None) -> Any: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 def discover_master(
     sentinels: list[_ClientT], service_name: _Encodable, min_other_sentinels: int, /
@@ -490,10 +602,43 @@ class Service:
 
     def __new__(cls, name: str, hold_timeout: float = 5.0) -> Service: ...
     def state(self) -> dict[str, Any]:
-        """What the monitor knows of the service, and its counters."""
+        """What the monitor knows of the service, and its counters: ``service``,
+        ``master`` ((host, port) or None), ``master_ever_known`` (a Sentinel named a
+        master once: until then clients fail at once instead of waiting for a
+        failover), ``down_after_ms`` (0 = unknown), ``config_epoch``, ``epoch``,
+        ``failover_in_progress``, ``sentinel_majority_lost``, ``switches``, ``failovers``,
+        ``connections_dropped``,
+        ``holds``, ``role_refusals``, ``tracked_connections``."""
         ...
     def set_master(self, host: str, port: int, /) -> None:
-        """Seed the master address if none is known yet."""
+        """Seed the master address if none is known yet (and remember that a master
+        was known)."""
+        ...
+    def generation(self) -> int:
+        """A number that changes whenever the master's address changes (a switch, or
+        a probe's switch undone); a failover beginning leaves it. Lock-free."""
+        ...
+    def in_failover(self) -> bool:
+        """True while the monitor holds master commands for a failover in progress
+        (until the switch, or the hold deadline). Lock-free."""
+        ...
+    def set_probe(
+        self,
+        enabled: bool = True,
+        username: str | bytes | None = None,
+        password: str | bytes | None = None,
+        tls: TLSContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
+        """How the monitor's promotion probe reaches the data nodes: during a
+        failover it asks ROLE of the replica being promoted every 2 ms and switches
+        when it answers "master". ``enabled=False``: wait for ``+promoted-slave``."""
+        ...
+
+    def set_require_majority(self, on: bool, /) -> None:
+        """While the monitor reaches fewer than a majority of the Sentinels for longer
+        than down-after-milliseconds, master commands wait (the hold timeout), then
+        fail with ConnectionError (``state()["sentinel_majority_lost"]``)."""
         ...
 
 class Monitor:

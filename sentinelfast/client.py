@@ -1,27 +1,41 @@
 """``Redis``: the client returned by ``Sentinel.master_for`` / ``slave_for``, also usable
-directly, and its ``Pipeline``. Same names, keywords and return values as redis-py's.
+directly, and its ``Pipeline``.
 
-``execute_command`` is native (``sentinelfast._core.Client``): pool, retries and the
-response callback run in C; the command methods come from :mod:`sentinelfast.commands`.
+Both are built on redis-py's own classes, so every command method, parameter, default
+and return shape is redis-py's (a new redis-py release brings its new commands):
+
+- :class:`Redis` subclasses ``redis.Redis``. Its ``execute_command`` is native
+  (``sentinelfast._core.Client``: pool, retries, failover holds and the response
+  callback run in C); everything else — the command mixins, ``lock()``,
+  ``transaction()``, ``monitor()``, ``client()``, ``register_script`` — is redis-py's
+  code running over sentinelfast's pool and connections.
+- :class:`Pipeline` subclasses ``redis.client.Pipeline``: buffering, WATCH/MULTI,
+  scripts and ``discard`` are redis-py's; the buffered commands go out in one write and
+  their replies are parsed in C.
 """
 from __future__ import annotations
 
+import itertools
 import logging
-import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import redis
+import redis.client
+from redis.client import CaseInsensitiveDict
 
 from . import _core
 from .backoff import ExponentialWithJitterBackoff
-from .commands import RESPONSE_CALLBACKS, CoreCommands, SentinelCommands
 from .connection import ConnectionPool, SSLConnection, UnixDomainSocketConnection, _DEFAULT
 from .exceptions import (
     ConnectionError,
     ExecAbortError,
-    RedisError,
     ResponseError,
     TimeoutError,
     WatchError,
 )
+from .pubsub import PubSub
+from .response_callbacks import response_callbacks
 from .retry import Retry
 
 logger = logging.getLogger(__name__)
@@ -30,6 +44,14 @@ DEFAULT_RETRY_COUNT = 10
 DEFAULT_RETRY_BASE = 0.01
 DEFAULT_RETRY_CAP = 1
 
+EMPTY_RESPONSE = "EMPTY_RESPONSE"
+NEVER_DECODE = "NEVER_DECODE"
+
+try:  # redis-py >= 5.1
+    from redis.event import EventDispatcher as _EventDispatcher
+except ImportError:  # pragma: no cover - older redis-py
+    _EventDispatcher = None  # type: ignore[misc, assignment]
+
 
 def _default_retry() -> Retry:
     """redis-py 8's default policy for a ``Redis`` client that builds its own pool."""
@@ -37,14 +59,15 @@ def _default_retry() -> Retry:
                  DEFAULT_RETRY_COUNT)
 
 
-class Redis(_core.Client, CoreCommands, SentinelCommands):
-    """A Redis client with redis-py's constructor and command methods.
+class Redis(_core.Client, redis.Redis):  # type: ignore[misc]
+    """A Redis client with redis-py's constructor, command methods and helpers
+    (``isinstance(client, redis.Redis)`` holds).
 
     Without ``connection_pool`` it builds a :class:`ConnectionPool` from the keyword
     arguments (and owns it: :meth:`close` disconnects it).
     """
 
-    connection_pool: ConnectionPool
+    connection_pool: ConnectionPool  # type: ignore[assignment]
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Redis":
@@ -56,7 +79,7 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
         return client
 
     @classmethod
-    def from_pool(cls, connection_pool: ConnectionPool) -> "Redis":
+    def from_pool(cls, connection_pool: ConnectionPool) -> "Redis":  # type: ignore[override]
         """A client that owns ``connection_pool`` (closed with the client)."""
         client = cls(connection_pool=connection_pool)
         client.auto_close_connection_pool = True
@@ -87,6 +110,7 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
         username: Optional[str] = None,
         credential_provider: Any = None,
         protocol: Optional[int] = None,
+        event_dispatcher: Any = None,
         **ignored: Any,
     ) -> None:
         if connection_pool is None:
@@ -125,8 +149,12 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
             self.auto_close_connection_pool = True
         else:
             self.auto_close_connection_pool = False
+        if _EventDispatcher is not None:
+            self._event_dispatcher = event_dispatcher or _EventDispatcher()
         self.connection_pool = connection_pool
-        self.response_callbacks = dict(RESPONSE_CALLBACKS)
+        self.response_callbacks = response_callbacks()
+        self.single_connection_lock = threading.RLock()
+        self._single_connection_client = single_connection_client
         self.single_connection_client = single_connection_client
         if single_connection_client:
             self.connection = connection_pool.get_connection()
@@ -134,49 +162,29 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__name__}({self.connection_pool!r})>"
 
-    def get_encoder(self):
-        """The pool's encoding settings (redis-py's ``Encoder`` attributes)."""
-        return self.connection_pool.get_encoder()
+    # The hottest commands: called with just their required arguments, they go to
+    # execute_command directly (what redis-py's method would send: GET name,
+    # SET name value); with options or keywords, redis-py's method runs.
+    get = _core.FastCommand("GET", redis.Redis.get, 1)
+    set = _core.FastCommand("SET", redis.Redis.set, 2)
 
-    def get_connection_kwargs(self) -> Dict[str, Any]:
-        """The keyword arguments new connections are made with."""
-        return self.connection_pool.connection_kwargs
-
-    def get_retry(self) -> Optional[Retry]:
-        """The retry policy of this client's connections."""
-        return self.get_connection_kwargs().get("retry")
-
-    def set_retry(self, retry: Retry) -> None:
-        """Use ``retry`` for new connections (and the dedicated one, if any)."""
+    def set_retry(self, retry: Retry) -> None:  # type: ignore[override]
+        """Use ``retry`` for new connections and for those already in the pool (and
+        the dedicated one, if any)."""
         self.get_connection_kwargs().update({"retry": retry})
+        self.connection_pool.set_retry(retry)
         if self.connection is not None:
             self.connection.retry = retry
-
-    def set_response_callback(self, command: str, callback: Callable) -> None:
-        """Parse replies to ``command`` with ``callback(reply, **options)``."""
-        self.response_callbacks[command] = callback
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> "Pipeline":
         """A :class:`Pipeline`: buffered commands sent in one write by ``execute()``;
         wrapped in MULTI/EXEC when ``transaction`` is true."""
         return Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
-    def transaction(self, func: Callable[["Pipeline"], Any], *watches: Any,
-                    shard_hint: Any = None, value_from_callable: bool = False,
-                    watch_delay: Optional[float] = None) -> Any:
-        """Run ``func(pipe)`` in a WATCH/MULTI/EXEC transaction, again on WatchError."""
-        with self.pipeline(True, shard_hint) as pipe:
-            while True:
-                try:
-                    if watches:
-                        pipe.watch(*watches)
-                    func_value = func(pipe)
-                    exec_value = pipe.execute()
-                    return func_value if value_from_callable else exec_value
-                except WatchError:
-                    if watch_delay is not None and watch_delay > 0:
-                        time.sleep(watch_delay)
-                    continue
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        """A :class:`~sentinelfast.pubsub.PubSub` (redis-py's API); on a ``master_for``
+        client it follows the master through failovers."""
+        return PubSub(self.connection_pool, **kwargs)
 
     def close(self) -> None:
         """Give back the dedicated connection and close an owned pool."""
@@ -186,12 +194,6 @@ class Redis(_core.Client, CoreCommands, SentinelCommands):
             self.connection_pool.release(conn)
         if self.auto_close_connection_pool:
             self.connection_pool.disconnect()
-
-    def __enter__(self) -> "Redis":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:
@@ -218,169 +220,109 @@ def _annotate(exc: Exception, number: int, args: Sequence[Any]) -> None:
     exc.args = (f"Command # {number} ({cmd}) of pipeline caused error: {first}",) + exc.args[1:]
 
 
-class Pipeline(Redis):
-    """Buffers commands and sends them in one write on ``execute()``.
+_RedisPyPipeline = redis.client.Pipeline
+
+
+class Pipeline(_core.PipelineCore, Redis, _RedisPyPipeline):  # type: ignore[misc]
+    """Buffers commands and sends them in one write on ``execute()``
+    (``isinstance(pipe, redis.client.Pipeline)`` holds).
 
     With ``transaction=True`` they are wrapped in MULTI/EXEC. ``watch()`` puts the
     pipeline in immediate mode on a dedicated connection until ``multi()``.
+
+    The hot path is native (``_core.PipelineCore``): ``__init__``, ``execute_command``
+    / ``pipeline_execute_command`` (buffering), ``execute`` (one write, replies and
+    response callbacks in C), ``reset``, ``__enter__`` / ``__exit__`` / ``__del__``, and
+    the pipeline's state (``command_stack``, ``watching``, ``explicit_transaction``,
+    ``transaction``, ``shard_hint``, ``scripts``). The methods below are the rare
+    paths the native code calls back into.
     """
 
-    transaction: bool  # type: ignore[assignment]  # redis-py: a bool on pipelines
+    # redis-py's pipeline behaviour, where Redis would shadow it
+    __bool__ = _RedisPyPipeline.__bool__
+    close = _RedisPyPipeline.close
+    # reset() with a connection of the pipeline's own (WATCH): UNWATCH, give it back
+    _reset_watched = _RedisPyPipeline.reset
 
-    def __init__(self, connection_pool: ConnectionPool, response_callbacks: Dict[str, Callable],
-                 transaction: bool, shard_hint: Any = None) -> None:
-        self.connection_pool = connection_pool
-        self.response_callbacks = response_callbacks
-        self.transaction = transaction
-        self.shard_hint = shard_hint
-        self.auto_close_connection_pool = False
-        self.watching = False
-        self.explicit_transaction = False
-        self.command_stack: List[_Command] = []
-        self._watch_connection: Optional[_core.Connection] = None
+    def annotate_exception(self, exception: Exception, number: int, command: Sequence[Any]) -> None:
+        """Prefix ``exception``'s message with the failing command (redis-py's wording)."""
+        _annotate(exception, number, command)
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__name__}({self.connection_pool!r})>"
-
-    def __len__(self) -> int:
-        return len(self.command_stack)
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __enter__(self) -> "Pipeline":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.reset()
-
-    def __del__(self) -> None:
-        try:
-            self.reset()
-        except Exception:
-            pass
-
-    def reset(self) -> None:
-        """Drop buffered commands, UNWATCH if watching, give back the connection."""
-        self.command_stack = []
-        conn = self._watch_connection
-        if conn is not None:
-            self._watch_connection = None
-            if self.watching:
-                try:
-                    conn.execute("UNWATCH")
-                except (ConnectionError, TimeoutError):
-                    conn.disconnect()
-            self.connection_pool.release(conn)
-        self.watching = False
-        self.explicit_transaction = False
-
-    close = reset
-
-    def multi(self) -> None:
-        """Start buffering the transaction after ``watch()``."""
-        if self.explicit_transaction:
-            raise RedisError("Cannot issue nested calls to MULTI")
-        if self.command_stack:
-            raise RedisError("Commands without an initial WATCH have already been issued")
-        self.explicit_transaction = True
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        if (self.watching or args[0] == "WATCH") and not self.explicit_transaction:
-            return self._immediate(*args, **options)
-        self.command_stack.append((args, options))
-        return self
-
-    pipeline_execute_command = execute_command
-
-    def _immediate(self, *args: Any, **options: Any) -> Any:
-        conn = self._watch_connection
+    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+        """Run a command now, on the pipeline's own connection (used while WATCHing,
+        before ``multi()``). A connection error while watching raises WatchError."""
+        conn = self.connection
         if conn is None:
-            conn = self._watch_connection = self.connection_pool.get_connection()
-        try:
-            reply = conn.execute(*args, never_decode=bool(options.get("NEVER_DECODE")))
-        except (ConnectionError, TimeoutError):
+            conn = self.connection = self.connection_pool.get_connection()
+        never_decode = NEVER_DECODE in options  # present, whatever its value (redis-py)
+
+        def run() -> Any:
+            return conn.execute(*args, never_decode=never_decode)
+
+        def failed(error: Exception, *failures: Any) -> None:
             conn.disconnect()
             if self.watching:
                 self.reset()
-                raise WatchError("A ConnectionError occurred on while watching one or more keys")
-            raise
-        if args[0] == "WATCH":
-            self.watching = True
-        elif args[0] == "UNWATCH":
-            self.watching = False
-        return self._parse(args, options, reply)
+                raise WatchError(
+                    f"A {type(error).__name__} occurred while watching one or more keys"
+                ) from error
 
-    def _parse(self, args: Sequence[Any], options: Dict[str, Any], reply: Any) -> Any:
+        try:
+            reply = conn.retry.call_with_retry(run, failed)  # type: ignore[union-attr]
+        except ResponseError:
+            if EMPTY_RESPONSE in options:
+                return options[EMPTY_RESPONSE]
+            raise
+        name = args[0]
+        if name == "WATCH":
+            self.watching = True
+        elif name in self.UNWATCH_COMMANDS:
+            self.watching = False
         return _core.apply_callbacks([(args, options)], [reply], self.response_callbacks,
                                      None)[0]
 
-    def watch(self, *names: Any) -> Any:
-        """WATCH keys (immediately, on this pipeline's own connection)."""
-        if self.explicit_transaction:
-            raise RedisError("Cannot issue a WATCH after a MULTI")
-        return self.execute_command("WATCH", *names)
-
-    def unwatch(self) -> Any:
-        """UNWATCH all keys (nothing to send when not watching)."""
-        if not self.watching:
-            return True
-        return self.execute_command("UNWATCH") or True   # as redis-py: never falsy
-
     def _send(self, commands: List[Tuple[Any, ...]]) -> List[Any]:
-        conn = self._watch_connection
-        if conn is not None:
-            return conn.execute_many(commands)
-        return Redis._execute_many(self, commands)
-
-    def execute(self, raise_on_error: bool = True) -> List[Any]:
-        """Send the buffered commands and return their replies, in order."""
-        stack = self.command_stack
-        if not stack and not self.watching:
-            return []
+        """Send ``commands`` in one write and return their raw replies."""
+        conn = self.connection
+        if conn is None:
+            return Redis._execute_many(self, commands)
         try:
-            if self.transaction or self.explicit_transaction:
-                return self._execute_transaction(stack, raise_on_error)
-            return self._execute_pipeline(stack, raise_on_error)
+            return conn.execute_many(commands)
+        except (ConnectionError, TimeoutError) as error:
+            conn.disconnect()
+            if self.watching:
+                raise WatchError(
+                    f"A {type(error).__name__} occurred while watching one or more keys"
+                ) from error
+            raise
+
+    def _send_undecoded_apart(self, stack: List[_Command]) -> List[Any]:
+        """Send ``stack`` on one connection, the runs of commands whose replies must not
+        be decoded (NEVER_DECODE) apart from the others, as redis-py reads each reply
+        with its own decoding. Only pipelines holding such a command come here."""
+        conn = self.connection
+        own = conn is None
+        if own:
+            conn = self.connection_pool.get_connection()
+
+        def run() -> List[Any]:
+            replies: List[Any] = []
+            for undecoded, run_ in itertools.groupby(stack, lambda c: NEVER_DECODE in c[1]):
+                replies += conn.execute_many([args for args, _ in run_], never_decode=undecoded)  # type: ignore[union-attr]
+            return replies
+
+        def failed(error: Exception, *failures: Any) -> None:
+            conn.disconnect()  # type: ignore[union-attr]
+            if self.watching:  # the WATCH died with the connection: never resent
+                raise WatchError(
+                    f"A {type(error).__name__} occurred while watching one or more keys"
+                ) from error
+
+        try:
+            return conn.retry.call_with_retry(run, failed)  # type: ignore[union-attr]
         finally:
-            self.reset()
-
-    def _execute_pipeline(self, stack: List[_Command], raise_on_error: bool) -> List[Any]:
-        replies = self._send([args for args, _ in stack])
-        results = _core.apply_callbacks(stack, replies, self.response_callbacks, ResponseError)
-        if raise_on_error:
-            self._raise_first_error(stack, results)
-        return results
-
-    def _execute_transaction(self, stack: List[_Command], raise_on_error: bool) -> List[Any]:
-        commands = [("MULTI",), *(args for args, _ in stack), ("EXEC",)]
-        replies = self._send(commands)
-        errors: List[Tuple[int, Exception]] = []
-        if isinstance(replies[0], ResponseError):
-            errors.append((0, replies[0]))
-        for i, ((args, options), queued) in enumerate(zip(stack, replies[1:-1])):
-            if "EMPTY_RESPONSE" in options:
-                errors.append((i, options["EMPTY_RESPONSE"]))
-            elif isinstance(queued, ResponseError):
-                _annotate(queued, i + 1, args)
-                errors.append((i, queued))
-        response = replies[-1]
-        if isinstance(response, ExecAbortError):
-            if errors:
-                raise errors[0][1]
-            raise response
-        if isinstance(response, Exception):
-            raise response
-        self.watching = False
-        if response is None:
-            raise WatchError("Watched variable changed.")
-        for i, e in errors:
-            response.insert(i, e)
-        if len(response) != len(stack):
-            raise ResponseError("Wrong number of response items from pipeline execution")
-        if raise_on_error:
-            self._raise_first_error(stack, response)
-        return _core.apply_callbacks(stack, response, self.response_callbacks, None)
+            if own:
+                self.connection_pool.release(conn)  # type: ignore[arg-type]
 
     @staticmethod
     def _raise_first_error(stack: List[_Command], results: List[Any]) -> None:

@@ -6,9 +6,18 @@ redis-py's keyword arguments into the native ones.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import os
 import threading
-from typing import Any, Dict, Iterable, Mapping, Optional, Type
+import time
+import weakref
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type
+
+import redis.connection
+import redis.sentinel
+from redis.client import PubSub as _RedisPyPubSub
+from redis.connection import Encoder   # redis-py's own: its helpers get what they expect
 
 from . import _core
 from .backoff import NoBackoff
@@ -28,7 +37,7 @@ _ACCEPTED_AND_IGNORED = frozenset({
     "parser_class", "socket_read_size", "socket_type", "lib_name", "lib_version",
     "driver_info", "redis_connect_func", "legacy_responses", "command_packer",
     "event_dispatcher", "maint_notifications_config", "maint_notifications_pool_handler",
-    "oss_cluster_maint_notifications_handler", "connection_pool",
+    "oss_cluster_maint_notifications_handler", "connection_pool", "himport_registry",
 })
 
 
@@ -45,12 +54,110 @@ def _connection_retry(retry: Optional[Retry], retry_on_error, retry_on_timeout: 
     return policy
 
 
+@functools.lru_cache(maxsize=None)
+def _redis_py_clock_offset_needed() -> bool:
+    """Whether the installed redis-py compares ``next_health_check`` with the wall clock
+    (``time.time()``: redis-py 5.x) rather than ``time.monotonic()`` (redis-py 6 on)."""
+    names = _RedisPyPubSub.check_health.__code__.co_names
+    return "monotonic" not in names and "time" in names
+
+
+def _clock_offset() -> float:
+    """What to add to a monotonic time to get it on redis-py's health-check clock."""
+    if _redis_py_clock_offset_needed():
+        return time.time() - time.monotonic()
+    return 0.0
+
+
+# redis-py's own connection classes, by the name of sentinelfast's equivalent.
+_REDIS_PY_CLASSES = {
+    redis.connection.Connection: "Connection",
+    redis.connection.SSLConnection: "SSLConnection",
+    redis.connection.UnixDomainSocketConnection: "UnixDomainSocketConnection",
+    redis.sentinel.SentinelManagedConnection: "SentinelManagedConnection",
+    redis.sentinel.SentinelManagedSSLConnection: "SentinelManagedSSLConnection",
+}
+
+
+def _native_equivalent(connection_class: type) -> Optional[type]:
+    """sentinelfast's class for one of redis-py's own connection classes, else None."""
+    name = _REDIS_PY_CLASSES.get(connection_class)
+    if name is None:
+        return None
+    if name.startswith("Sentinel"):
+        from . import sentinel
+
+        return getattr(sentinel, name)
+    return globals()[name]
+
+
+def _replace_redis_py_bases(cls: type) -> None:
+    """Put sentinelfast's equivalents in place of redis-py's connection classes among
+    the direct bases of ``cls`` (a subclass of sentinelfast's Connection)."""
+    bases = cls.__bases__
+    native = tuple(_native_equivalent(base) or base for base in bases)
+    if native == bases:
+        return
+    # a base named twice (redis.Connection next to ours) is named once, and a base that
+    # another one derives from (our Connection next to redis.SSLConnection) is left out
+    unique = tuple(base for i, base in enumerate(native) if base not in native[:i])
+    unique = tuple(base for base in unique
+                   if not any(other is not base and issubclass(other, base) for other in unique))
+    try:
+        cls.__bases__ = unique
+    except TypeError as e:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} mixes sentinelfast's and redis-py's "
+            f"connection classes, and redis-py's cannot be replaced: {e}") from None
+    logger.debug("%s.%s: redis-py's connection bases replaced by sentinelfast's: %s",
+                 cls.__module__, cls.__qualname__, ", ".join(b.__qualname__ for b in unique))
+
+
+# The methods after which the C layer may have closed the connection itself (an I/O or
+# protocol failure): a subclass that overrides ``disconnect`` hears of it through a call
+# to its ``disconnect``, as redis-py's connections call theirs.
+_MAY_CLOSE = ("connect", "send_command", "send_packed_command", "read_response", "can_read",
+              "check_health")
+
+
+def _tells_disconnect(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: "Connection", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            if not self.is_connected:
+                self.disconnect()
+            raise
+    call._tells_disconnect = True  # type: ignore[attr-defined]
+    return call
+
+
 class Connection(_core.Connection):
     """A TCP connection to one Redis server (redis-py's ``Connection``).
 
     Sockets, the handshake (AUTH, CLIENT SETNAME, SELECT in one round trip), RESP
     encoding and reply parsing run in C. Use through a pool or a client.
+
+    A subclass may override ``disconnect`` (kombu does, to unregister the socket from
+    its poller): it is then also called when a failure closed the connection, as in
+    redis-py.
+
+    A subclass that also names one of redis-py's connection classes as a base (kombu's
+    TLS Sentinel connection is ``SentinelManagedConnection`` + ``redis.SSLConnection``)
+    gets sentinelfast's equivalent in its place: ``class C(SentinelManagedConnection,
+    redis.SSLConnection)`` is a ``SentinelManagedConnection`` and sentinelfast's
+    ``SSLConnection``, with redis-py's classes out of its MRO.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _replace_redis_py_bases(cls)
+        if "disconnect" in cls.__dict__:
+            for name in _MAY_CLOSE:
+                method = getattr(cls, name)
+                if not getattr(method, "_tells_disconnect", False):
+                    setattr(cls, name, _tells_disconnect(method))
 
     def __init__(
         self,
@@ -124,6 +231,125 @@ class Connection(_core.Connection):
     def get_protocol(self) -> int:
         """The RESP version spoken (always 2)."""
         return 2
+
+    # -- redis-py's Connection interface beyond commands (PubSub, Monitor, Lock, Script,
+    #    frameworks that drive connections themselves)
+
+    @property
+    def next_health_check(self) -> float:
+        """When the next command PINGs first, on the clock redis-py's PubSub compares
+        it with (``time.monotonic()``; ``time.time()`` under redis-py 5)."""
+        return _core.Connection.next_health_check.__get__(self) + _clock_offset()  # type: ignore[attr-defined]
+
+    @next_health_check.setter
+    def next_health_check(self, value: float) -> None:
+        _core.Connection.next_health_check.__set__(self, value - _clock_offset())  # type: ignore[attr-defined]
+
+    @property
+    def encoder(self) -> Encoder:
+        """A ``redis.connection.Encoder`` for this connection's encoding settings."""
+        encoder = self.__dict__.get("_encoder")
+        if encoder is None:
+            encoder = Encoder(self.encoding, self.encoding_errors, self.decode_responses)
+            self.__dict__["_encoder"] = encoder
+        return encoder
+
+    def register_connect_callback(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(connection)`` after every (re)connect. As in redis-py the
+        callback must be a bound method, and it is held by a weak reference."""
+        ref = weakref.WeakMethod(callback)
+        callbacks = self._connect_callbacks
+        if ref not in callbacks:
+            callbacks.append(ref)
+
+    def deregister_connect_callback(self, callback: Callable[[Any], None]) -> None:
+        """Stop calling a callback given to :meth:`register_connect_callback`."""
+        try:
+            self._connect_callbacks.remove(weakref.WeakMethod(callback))
+        except ValueError:
+            pass
+
+    def clear_connect_callbacks(self) -> None:
+        """Forget every connect callback."""
+        self._connect_callbacks.clear()
+
+    # redis-py before 5.0.2 called them by these names
+    _register_connect_callback = register_connect_callback
+    _deregister_connect_callback = deregister_connect_callback
+
+    @property
+    def _sock(self) -> Optional["SocketHandle"]:
+        """The live socket as pollers need it (an object with ``fileno()``, the same
+        one until the connection closes), or None when disconnected. Do not read or
+        write through it: the connection owns the stream."""
+        fd = self._fileno
+        if fd < 0:
+            return None
+        key = (self._connects, fd)
+        cached = self.__dict__.get("_sock_handle")
+        if cached is None or cached[0] != key:
+            cached = (key, SocketHandle(fd))
+            self.__dict__["_sock_handle"] = cached
+        return cached[1]
+
+    def set_re_auth_token(self, token: Any) -> None:
+        """Remember a renewed token to AUTH with at :meth:`re_auth` (redis-py)."""
+        self.__dict__["_re_auth_token"] = token
+
+    def re_auth(self) -> None:
+        """AUTH with the token given to :meth:`set_re_auth_token`, if any (redis-py)."""
+        token = self.__dict__.pop("_re_auth_token", None)
+        if token is not None:
+            self.send_command("AUTH", token.try_get("oid"), token.get_value())
+            self.read_response()
+
+    def __repr__(self) -> str:
+        pieces = ",".join(f"{name}={value}" for name, value in self.repr_pieces())
+        return f"<{type(self).__module__}.{type(self).__qualname__}({pieces})>"
+
+    def repr_pieces(self) -> List[Tuple[str, Any]]:
+        """The (name, value) pairs of ``repr()`` (redis-py's)."""
+        if self.unix_socket_path is not None:
+            pieces: List[Tuple[str, Any]] = [("path", self.unix_socket_path), ("db", self.db)]
+        else:
+            pieces = [("host", self.host), ("port", self.port), ("db", self.db)]
+        if self.client_name:
+            pieces.append(("client_name", self.client_name))
+        return pieces
+
+    def extract_connection_details(self) -> str:
+        """A line for debug logs: where the connection goes (redis-py's)."""
+        fd = self._fileno
+        if fd < 0:
+            return "not connected"
+        import socket
+
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                local = sock.getsockname()
+                peer = sock.getpeername()
+        except OSError:
+            return "connected"
+        local_port = local[1] if isinstance(local, tuple) else local
+        peer_ip = peer[0] if isinstance(peer, tuple) else peer
+        return f"connected to ip {peer_ip}, local socket port: {local_port}"
+
+
+class SocketHandle:
+    """``connection._sock``: the descriptor of a connection's socket, for event loops
+    that poll it (kombu registers ``client.connection._sock`` with its poller)."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        """The socket's descriptor."""
+        return self._fd
+
+    def __repr__(self) -> str:
+        return f"<sentinelfast socket fd={self._fd}>"
 
 
 class UnixDomainSocketConnection(Connection):
@@ -277,6 +503,34 @@ class SSLConnection(Connection):
         super().__init__(tls=tls, **kwargs)
 
 
+def native_connection_class(connection_class: Any) -> Any:
+    """sentinelfast's class for one of redis-py's own connection classes (a pool given
+    ``redis.sentinel.SentinelManagedConnection`` by a framework makes sentinelfast's);
+    any other class or factory as it is. A *subclass* of a redis-py connection class
+    cannot run on sentinelfast's core: TypeError at once, rather than at the first
+    command."""
+    if not isinstance(connection_class, type) or issubclass(connection_class, _core.Connection):
+        return connection_class
+    native = _native_equivalent(connection_class)
+    if native is not None:
+        return native
+    if issubclass(connection_class, redis.connection.AbstractConnection):
+        raise TypeError(
+            f"connection_class {connection_class.__module__}.{connection_class.__qualname__} "
+            "derives from redis-py's connection classes; sentinelfast's pools need "
+            "sentinelfast's (for code you do not own, put sentinelfast in place before "
+            "that code is imported)")
+    return connection_class
+
+
+def _speak_resp2(connection_kwargs: Dict[str, Any]) -> None:
+    """Say ``protocol=2`` in the pool's keywords when none was chosen: redis-py's
+    clients read it there to pick their reply callbacks, and redis-py 8 assumes RESP3
+    when it is missing; sentinelfast's connections speak RESP2."""
+    if connection_kwargs.get("protocol") is None:
+        connection_kwargs["protocol"] = 2
+
+
 class ConnectionPool(_core.Pool):
     """A thread-safe, fork-safe pool of connections (redis-py's ``ConnectionPool``).
 
@@ -289,6 +543,8 @@ class ConnectionPool(_core.Pool):
         max_connections = max_connections or 100
         if not isinstance(max_connections, int) or max_connections < 0:
             raise ValueError('"max_connections" must be a positive integer')
+        connection_class = native_connection_class(connection_class)
+        _speak_resp2(connection_kwargs)
         super().__init__(connection_class, connection_kwargs, max_connections)
 
     @classmethod
@@ -317,14 +573,31 @@ class ConnectionPool(_core.Pool):
         """Close every connection of the pool."""
         self.disconnect()
 
-    def get_encoder(self):
-        """An object with redis-py's ``Encoder`` attributes for this pool's settings."""
-        from types import SimpleNamespace
-
+    def get_encoder(self) -> Encoder:
+        """A ``redis.connection.Encoder`` for this pool's encoding settings (what
+        redis-py's Script, Lock and PubSub encode and decode with)."""
         kw = self.connection_kwargs
-        return SimpleNamespace(encoding=kw.get("encoding", "utf-8"),
-                               encoding_errors=kw.get("encoding_errors", "strict"),
-                               decode_responses=kw.get("decode_responses", False))
+        return Encoder(encoding=kw.get("encoding", "utf-8"),
+                       encoding_errors=kw.get("encoding_errors", "strict"),
+                       decode_responses=kw.get("decode_responses", False))
+
+    def set_retry(self, retry: Retry) -> None:
+        """Use ``retry`` for new connections and for those already made, idle or in
+        use (redis-py's ``ConnectionPool.set_retry``)."""
+        self.connection_kwargs["retry"] = retry
+        for connection in self._available_connections:
+            connection.retry = retry
+        for connection in self._in_use_connections:
+            connection.retry = retry
+
+    def re_auth_callback(self, token: Any) -> None:
+        """A streaming credential provider renewed its token (redis-py calls this):
+        idle connections close now and in-use ones when they come back; each
+        reconnects with the provider's current credentials."""
+        self._retire_connections()
+
+    #: redis-py's client-side cache (RESP3 only): never set here.
+    cache = None
 
     def get_protocol(self) -> int:
         """The RESP version spoken (always 2)."""
@@ -347,6 +620,8 @@ class BlockingConnectionPool(ConnectionPool):
                  **connection_kwargs: Any) -> None:
         if not isinstance(max_connections, int) or max_connections < 0:
             raise ValueError('"max_connections" must be a positive integer')
+        connection_class = native_connection_class(connection_class)
+        _speak_resp2(connection_kwargs)
         _core.Pool.__init__(self, connection_class, connection_kwargs, max_connections,
                             True, timeout)
 

@@ -1,8 +1,11 @@
-"""The exception classes of sentinelfast, with the names and hierarchy of ``redis.exceptions``.
+"""The exception classes of sentinelfast, with the names and hierarchy of ``redis.exceptions``
+(and of ``redis.sentinel``: ``MasterNotFoundError``, ``SlaveNotFoundError``).
 
 When redis-py is installed, every class here also subclasses redis-py's class of the same
-name, so code written for redis-py (``except redis.exceptions.ConnectionError``) catches
-sentinelfast's errors unchanged.  Without redis-py the hierarchy stands on its own.
+name, so code written for redis-py (``except redis.exceptions.ConnectionError``,
+``except redis.sentinel.MasterNotFoundError``) catches sentinelfast's errors unchanged.
+Every exception class of ``redis.exceptions`` has a counterpart here (``tests/
+test_exception_classes.py`` walks them). Without redis-py the hierarchy stands on its own.
 
 As in redis-py, ``ConnectionError`` and ``TimeoutError`` do not derive from the built-in
 exceptions of the same name.
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 try:  # interop: make `except redis.exceptions.X` catch our X
     import redis.exceptions as _redis_exceptions
+    import redis.sentinel as _redis_sentinel
 except ImportError:  # redis-py is optional
-    _redis_exceptions = None
+    _redis_exceptions = None  # type: ignore[assignment]
+    _redis_sentinel = None  # type: ignore[assignment]
 
 
-def _bases(name: str, *ours: type) -> tuple:
-    theirs = getattr(_redis_exceptions, name, None)
+def _bases(name: str, *ours: type, module=None) -> tuple:
+    """Our parents, then redis-py's class ``name`` (from ``redis.exceptions``, or
+    ``module``) when redis-py has it."""
+    theirs = getattr(module or _redis_exceptions, name, None)
     if theirs is None:
         return ours
     # Our own parents first, then redis-py's class; built-in bases (Exception,
@@ -24,11 +31,27 @@ def _bases(name: str, *ours: type) -> tuple:
     return tuple(b for b in ours if b.__module__ != "builtins") + (theirs,)
 
 
+def _redis_py_takes_status_code() -> bool:
+    """Whether redis-py's exceptions take ``status_code=`` (redis-py 8 and later)."""
+    if _redis_exceptions is None:
+        return False
+    import inspect
+
+    try:
+        parameters = inspect.signature(_redis_exceptions.RedisError.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return "status_code" in parameters
+
+
+_STATUS_CODE_UPSTREAM = _redis_py_takes_status_code()
+
+
 class RedisError(*_bases("RedisError", Exception)):  # type: ignore[misc]
     """Base class of every error raised by sentinelfast."""
 
     def __init__(self, *args, status_code: str | None = None):
-        if _redis_exceptions is not None:   # sets redis-py's attributes (error_type, ...)
+        if _STATUS_CODE_UPSTREAM:   # redis-py 8 sets its attributes (error_type, ...)
             super().__init__(*args, status_code=status_code)
         else:
             super().__init__(*args)
@@ -103,10 +126,6 @@ class ModuleError(*_bases("ModuleError", ResponseError)):  # type: ignore[misc]
     """A module could not be loaded or unloaded."""
 
 
-class MasterDownError(*_bases("MasterDownError", ResponseError)):  # type: ignore[misc]
-    """A replica lost its master and does not serve stale data (``MASTERDOWN``)."""
-
-
 class NoSuchFieldsetError(*_bases("NoSuchFieldsetError", ResponseError)):  # type: ignore[misc]
     """``ERR no such fieldset`` (HIMPORT SET without its fieldset)."""
 
@@ -137,12 +156,89 @@ class ChildDeadlockedError(*_bases("ChildDeadlockedError", Exception)):  # type:
     """A forked child would deadlock on a lock held by its parent."""
 
 
+# ---- Sentinel (redis.sentinel's classes)
+
+class MasterNotFoundError(*_bases("MasterNotFoundError", ConnectionError,  # type: ignore[misc]
+                                  module=_redis_sentinel)):
+    """No Sentinel knows a healthy master for the service.
+
+    A client from ``master_for`` raises it after one round over the Sentinels (each
+    asked once, within its socket timeouts) while no Sentinel has ever named a master
+    for the service; once one has, failures are retried within the failover budget
+    (see :func:`sentinelfast.failover.default_sentinel_retry`)."""
+
+
+class SlaveNotFoundError(*_bases("SlaveNotFoundError", ConnectionError,  # type: ignore[misc]
+                                 module=_redis_sentinel)):
+    """Neither a replica nor the master of the service could be reached."""
+
+
+ReplicaNotFoundError = SlaveNotFoundError
+
+
+# ---- Cluster (sentinelfast has no cluster client; the classes exist so that code
+# written for redis-py that names them imports and catches the same way)
+
+class RedisClusterException(*_bases("RedisClusterException", Exception)):  # type: ignore[misc]
+    """Base of the cluster client's own errors."""
+
+
+class ClusterError(*_bases("ClusterError", RedisError)):  # type: ignore[misc]
+    """Cluster errors repeated until the command's attempts ran out."""
+
+
+class ClusterDownError(*_bases("ClusterDownError", ClusterError, ResponseError)):  # type: ignore[misc]
+    """``CLUSTERDOWN``: the cluster does not serve every hash slot."""
+
+
+class MasterDownError(*_bases("MasterDownError", ClusterDownError)):  # type: ignore[misc]
+    """A replica lost its master and does not serve stale data (``MASTERDOWN``)."""
+
+
+class AskError(*_bases("AskError", ResponseError)):  # type: ignore[misc]
+    """``ASK <slot> <host:port>``: the slot is migrating; ask the other node once."""
+
+
+class MovedError(*_bases("MovedError", AskError)):  # type: ignore[misc]
+    """``MOVED <slot> <host:port>``: another node serves the slot."""
+
+
+class TryAgainError(*_bases("TryAgainError", ResponseError)):  # type: ignore[misc]
+    """``TRYAGAIN``: the keys are split between two nodes during resharding."""
+
+
+class ClusterCrossSlotError(*_bases("ClusterCrossSlotError", ResponseError)):  # type: ignore[misc]
+    """``CROSSSLOT``: the keys of one command hash to different slots."""
+
+
+class SlotNotCoveredError(*_bases("SlotNotCoveredError", RedisClusterException)):  # type: ignore[misc]
+    """No known node serves the slot."""
+
+
+class CrossSlotTransactionError(*_bases("CrossSlotTransactionError",  # type: ignore[misc]
+                                        RedisClusterException)):
+    """A transaction or WATCH over keys of more than one slot."""
+
+
+class InvalidPipelineStack(*_bases("InvalidPipelineStack", RedisClusterException)):  # type: ignore[misc]
+    """A cluster pipeline got a different number of replies than it sent commands."""
+
+
+class IncorrectPolicyType(*_bases("IncorrectPolicyType", Exception)):  # type: ignore[misc]
+    """A request or response policy name that redis-py does not know."""
+
+
 __all__ = [
     "RedisError", "ConnectionError", "TimeoutError", "AuthenticationError",
     "AuthorizationError", "BusyLoadingError", "MaxConnectionsError", "InvalidResponse",
     "ResponseError", "DataError", "PubSubError", "WatchError", "NoScriptError",
     "OutOfMemoryError", "ExecAbortError", "ReadOnlyError", "NoPermissionError",
-    "ModuleError", "MasterDownError", "NoSuchFieldsetError", "ExternalAuthProviderError", "LockError", "LockNotOwnedError", "ChildDeadlockedError",
+    "ModuleError", "MasterDownError", "NoSuchFieldsetError", "ExternalAuthProviderError",
+    "LockError", "LockNotOwnedError", "ChildDeadlockedError",
+    "MasterNotFoundError", "SlaveNotFoundError", "ReplicaNotFoundError",
+    "RedisClusterException", "ClusterError", "ClusterDownError", "AskError", "MovedError",
+    "TryAgainError", "ClusterCrossSlotError", "SlotNotCoveredError",
+    "CrossSlotTransactionError", "InvalidPipelineStack", "IncorrectPolicyType",
 ]
 
 

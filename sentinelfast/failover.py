@@ -29,26 +29,61 @@ DEFAULT_RECHECK_INTERVAL = 5.0
 DEFAULT_HOLD_TIMEOUT = 5.0
 
 
-def default_sentinel_retry() -> Retry:
+def default_sentinel_retry(found: Optional[Callable[[], bool]] = None) -> Retry:
     """The policy of clients from ``master_for`` / ``slave_for`` unless ``retry=`` is given.
 
     Retries ``ConnectionError`` and ``TimeoutError`` (so also a connection dropped when
     Sentinel starts a failover, and READONLY from a demoted master) with short jittered
     backoff (10 ms doubling to 100 ms), for as long as a failover of the service takes:
-    its ``down-after-milliseconds`` plus 15 s for the election (30 s while unknown).
+    its ``down-after-milliseconds`` plus 15 s for the election (30 s while unknown); the
+    last error is raised at the first failure after that budget, so a command takes at
+    most the budget plus one attempt.
+
+    The budget applies only once a master of the service was known (from discovery or
+    the monitor). Before that there is no failover to wait for: a ``master_for`` command
+    raises ``MasterNotFoundError`` after one round over the Sentinels (each asked once,
+    within its socket timeouts), as redis-py does.
+
+    For ``slave_for`` clients (which follow no monitored service), ``found`` says whether
+    a Sentinel ever named a master or a replica of the service: until it does, the
+    budget is zero and ``SlaveNotFoundError`` comes after one round, the same way.
+
+    Every wait of the loop (the backoff sleeps, failover holds, Sentinel queries) ends
+    when a signal handler raises (Ctrl-C: ``KeyboardInterrupt``) within about 50 ms.
+
     Note that a retried command may have run on the old master before its connection
     was lost: commands are delivered at least once, so non-idempotent ones (INCR,
     LPUSH, ...) can apply twice across a failover.
     """
-    return Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.01), -1,
-                 (ConnectionError, TimeoutError), timeout=-1)
+    backoff = ExponentialWithJitterBackoff(cap=0.1, base=0.01)
+    if found is None:
+        return Retry(backoff, -1, (ConnectionError, TimeoutError), timeout=-1)
+    return FailoverBudgetRetry(backoff, -1, (ConnectionError, TimeoutError), found=found)
+
+
+class FailoverBudgetRetry(Retry):
+    """A :class:`Retry` whose budget is the failover budget once ``found()`` is true
+    and zero (no retry) before: ``_timeout`` is asked afresh at each failure."""
+
+    def __init__(self, *args: Any, found: Callable[[], bool], **kwargs: Any) -> None:
+        self._found = found
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _timeout(self) -> float:  # type: ignore[override]
+        return -1 if self._found() else 0
+
+    @_timeout.setter
+    def _timeout(self, value: Optional[float]) -> None:
+        pass    # always the failover budget, or none yet
 
 
 class SentinelEvent(NamedTuple):
     """Something the monitor saw: ``kind`` is one of ``switch-master``, ``master-known``,
     ``failover-started``, ``failover-ended``, ``sentinel-up``, ``sentinel-down``,
     ``sentinel-learned``, ``sentinel-auth-failed``, ``sentinel-subscribe-failed``,
-    ``sentinel-bad-address``, ``sentinel-tls-failed``, ``convert-to-slave``, ``odown``,
+    ``sentinel-bad-address``, ``sentinel-tls-failed``, ``sentinels-unreachable``,
+    ``sentinels-reachable`` (the Sentinel-majority policy), ``convert-to-slave``, ``odown``,
     ``failover-end``."""
 
     kind: str
@@ -57,17 +92,38 @@ class SentinelEvent(NamedTuple):
     time: float
 
 
+# Log level of each event kind (logger ``sentinelfast.failover``). A failover is what
+# Sentinel is for: its ordinary steps are INFO. WARNING is kept for what an operator must
+# look at: a Sentinel that cannot be reached, refuses our credentials or subscription,
+# names an address no client can use, or a TLS set-up that failed; the Sentinel majority
+# lost (sentinels-unreachable); and a failover hold that timed out (writes were held and
+# no new master was announced). Kinds not listed are INFO.
 _LOG_LEVELS = {
-    "switch-master": logging.WARNING,
-    "failover-started": logging.WARNING,
+    "switch-master": logging.INFO,
+    "failover-started": logging.INFO,
     "failover-ended": logging.INFO,
+    "master-known": logging.INFO,
+    "sentinel-up": logging.INFO,
+    "sentinel-learned": logging.INFO,
     "sentinel-down": logging.WARNING,
     "sentinel-auth-failed": logging.WARNING,
     "sentinel-subscribe-failed": logging.WARNING,
     "sentinel-bad-address": logging.WARNING,
     "sentinel-tls-failed": logging.WARNING,
-    "master-known": logging.DEBUG,
+    "sentinels-unreachable": logging.WARNING,     # no Sentinel majority: writes fail
+    "failover-election": logging.DEBUG,
+    "sentinels-reachable": logging.INFO,
 }
+# "failover-ended" with this detail: the hold ran out without a +switch-master.
+_HOLD_TIMED_OUT = "hold timed out"
+
+
+def _log_level(kind: str, detail: str) -> int:
+    """The level an event of ``kind`` with ``detail`` is logged at."""
+    if kind == "failover-ended" and detail.startswith(_HOLD_TIMED_OUT):
+        return logging.WARNING
+    return _LOG_LEVELS.get(kind, logging.INFO)
+
 
 _monitors: "weakref.WeakSet[FailoverMonitor]" = weakref.WeakSet()
 
@@ -176,7 +232,7 @@ class FailoverMonitor:
     def _on_event(self, kind: str, service: str, detail: str) -> None:
         event = SentinelEvent(kind, service, detail, time.time())
         self.event_counts[kind] += 1
-        logger.log(_LOG_LEVELS.get(kind, logging.INFO), "%s%s: %s", kind,
+        logger.log(_log_level(kind, detail), "%s%s: %s", kind,
                    f" [{service}]" if service else "", detail)
         for callback in list(self._listeners):
             try:
@@ -218,5 +274,5 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                         after_in_child=_after_fork_in_child)
 
-__all__ = ["FailoverMonitor", "SentinelEvent", "default_sentinel_retry",
+__all__ = ["FailoverMonitor", "SentinelEvent", "default_sentinel_retry", "FailoverBudgetRetry",
            "DEFAULT_HOLD_TIMEOUT", "DEFAULT_RECHECK_INTERVAL"]

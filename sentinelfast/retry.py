@@ -15,6 +15,12 @@ from .exceptions import ConnectionError, TimeoutError
 
 T = TypeVar("T")
 
+#: The failover budget when the service's down-after-milliseconds is not known, in
+#: seconds: what a negative ``timeout`` means to :meth:`Retry.call_with_retry` (the C
+#: loop, which knows the connection's service, uses down-after + 15 s when it can;
+#: csrc/retry.c, DEFAULT_FAILOVER_BUDGET, is the same figure).
+FAILOVER_BUDGET_UNKNOWN = 30.0
+
 
 class BackoffLike(Protocol):
     """What a Retry needs of a backoff strategy (see :mod:`sentinelfast.backoff`)."""
@@ -25,7 +31,13 @@ class BackoffLike(Protocol):
 
 
 class Retry:
-    """Retry up to ``retries`` times on ``supported_errors``, waiting ``backoff``."""
+    """Retry up to ``retries`` times on ``supported_errors``, waiting ``backoff``.
+
+    ``timeout`` (keyword, sentinelfast extension): a time budget for the retries of one
+    command, in seconds; negative: the failover budget of a Sentinel client's service
+    (see :func:`sentinelfast.failover.default_sentinel_retry`). The backoff sleeps of
+    commands run in C and answer signals (Ctrl-C) within about 50 ms.
+    """
 
     def __init__(
         self,
@@ -45,7 +57,8 @@ class Retry:
         # sentinelfast extension: a time budget for the retries of one command.
         # None: none; seconds; negative: as long as a Sentinel failover of the
         # client's service takes (its down-after-milliseconds plus 15 s for the
-        # election; 30 s while that is unknown).
+        # election; 30 s while that is unknown), and zero, no retry at all, for a
+        # master_for client whose service never had a known master (csrc/retry.c).
         self._timeout = timeout
 
     def __eq__(self, other: Any) -> bool:
@@ -85,12 +98,16 @@ class Retry:
         """Call ``do()`` until it succeeds or the policy gives up.
 
         After each supported error ``fail(error)`` (or ``fail(error, failures)``) runs;
-        the error is raised once the retries are spent.
+        the error is raised once the retries are spent or the ``timeout`` budget has
+        passed (a negative one: :data:`FAILOVER_BUDGET_UNKNOWN`, as no service is known
+        here). The sleeps are ``time.sleep``: Ctrl-C interrupts them.
         """
         self._backoff.reset()
         failures = 0
-        deadline = None if self._timeout is None or self._timeout < 0 else (
-            time.monotonic() + self._timeout)
+        budget = self._timeout
+        if budget is not None and budget < 0:
+            budget = FAILOVER_BUDGET_UNKNOWN
+        deadline = None if budget is None else time.monotonic() + budget
         while True:
             try:
                 return do()
@@ -106,8 +123,10 @@ class Retry:
                         deadline is not None and time.monotonic() >= deadline):
                     raise error
                 delay = self._backoff.compute(failures)
+                if deadline is not None:
+                    delay = min(delay, deadline - time.monotonic())
                 if delay > 0:
                     time.sleep(delay)
 
 
-__all__ = ["Retry"]
+__all__ = ["Retry", "FAILOVER_BUDGET_UNKNOWN"]

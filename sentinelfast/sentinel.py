@@ -15,9 +15,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 from . import _core
 from .client import Redis
-from .commands import SentinelCommands
-from .connection import Connection, ConnectionPool, SSLConnection
-from .exceptions import ConnectionError, ReadOnlyError, TimeoutError
+from redis.commands import SentinelCommands
+from .connection import Connection, ConnectionPool, SSLConnection, tls_context
+from .exceptions import (ConnectionError, MasterNotFoundError, ReadOnlyError,
+                         ReplicaNotFoundError, SlaveNotFoundError, TimeoutError)
 from .failover import FailoverMonitor, SentinelEvent, default_sentinel_retry
 
 logger = logging.getLogger(__name__)
@@ -36,17 +37,6 @@ def _address_problem(host: Any, port: Any) -> Optional[str]:
     if type(port) is not int or not 1 <= port <= 65535:
         return f"invalid address: ip {host!r}, port {port!r}"
     return None
-
-
-class MasterNotFoundError(ConnectionError):
-    """No Sentinel knows a healthy master for the service."""
-
-
-class SlaveNotFoundError(ConnectionError):
-    """Neither a replica nor the master of the service could be reached."""
-
-
-ReplicaNotFoundError = SlaveNotFoundError
 
 
 class SentinelManagedConnection(Connection):
@@ -142,6 +132,31 @@ class SentinelConnectionPoolProxy:
         return self.rotate_slaves()
 
 
+def configure_service(service: _core.Service, sentinel_manager: Any,
+                      connection_kwargs: Dict[str, Any], tls: bool) -> None:
+    """Give a master pool's Service the Sentinel object's failover options: the
+    promotion probe (``probe_promotion``; it reaches the data nodes with the pool's
+    credentials and TLS settings) and the Sentinel-majority policy
+    (``require_sentinel_majority``). Shared by the sync and asyncio pools. Without a
+    fixed password (a credential provider) there is no probe: the switch waits for
+    Sentinel's ``+promoted-slave``."""
+    service.set_require_majority(getattr(sentinel_manager, "require_sentinel_majority", False))
+    if (not getattr(sentinel_manager, "probe_promotion", True)
+            or connection_kwargs.get("credential_provider") is not None):
+        service.set_probe(enabled=False)
+        return
+    context = None
+    try:
+        if tls:
+            context = tls_context(**{k: v for k, v in connection_kwargs.items()
+                                     if k.startswith("ssl_")})
+        service.set_probe(username=connection_kwargs.get("username"),
+                          password=connection_kwargs.get("password"), tls=context)
+    except Exception as e:       # the connections report it when they connect
+        logger.info("service: no promotion probe (%s)", e)
+        service.set_probe(enabled=False)
+
+
 class SentinelConnectionPool(ConnectionPool):
     """A pool for one service's master (``is_master=True``) or replicas.
 
@@ -167,11 +182,14 @@ class SentinelConnectionPool(ConnectionPool):
             monitor = sentinel_manager._failover_monitor()
             self.service = monitor.service(service_name)
             self._attach_service(self.service)
+            configure_service(self.service, sentinel_manager, self.connection_kwargs,
+                              tls=issubclass(self.connection_class, SSLConnection))  # type: ignore[arg-type]
             monitor.client_started(self)
 
     def __repr__(self) -> str:
         role = "master" if self.is_master else "slave"
         return f"<{type(self).__module__}.{type(self).__name__}(service={self.service_name}({role}))>"
+
 
     def reset(self) -> None:
         super().reset()
@@ -179,7 +197,14 @@ class SentinelConnectionPool(ConnectionPool):
 
     @property
     def master_address(self) -> Optional[Address]:
-        """The master address last learned from Sentinel."""
+        """Where the pool's connections go: the master the failover monitor follows
+        (after a switch, the new one), else the address last learned from Sentinel;
+        None before either is known."""
+        service = getattr(self, "service", None)
+        # connections take the monitor's address without asking the proxy
+        followed = service.state().get("master") if service is not None else None
+        if followed:
+            return followed[0], int(followed[1])
         return self.proxy.master_address
 
     def owns_connection(self, connection: _core.Connection) -> bool:
@@ -214,11 +239,31 @@ class Sentinel(SentinelCommands):
     masters and replicas, in ``sentinel_kwargs`` TLS connections to the Sentinels.
     ``min_other_sentinels``: a Sentinel that
     sees fewer peers is not trusted. ``force_master_ip`` replaces the master host.
+
+    ``probe_promotion`` (sentinelfast only, default True): during a failover, ask the
+    replica Sentinel is promoting for its ROLE every 2 ms and follow it the moment it
+    is a master, instead of waiting for Sentinel's ``+promoted-slave`` (up to a second
+    later). False: follow Sentinel's announcements only. See DESIGN.md, "Following a
+    failover early", for why this is safe and the one risk it keeps.
+
+    ``require_sentinel_majority`` (sentinelfast only, default False): when this client
+    has reached fewer than a majority of the Sentinels for longer than the service's
+    down-after-milliseconds, it may be on the minority side of a network partition,
+    writing to a master the others are replacing (every such write is lost when the
+    partition heals). With True, master commands then wait (up to the hold timeout)
+    for a majority to come back, and fail with ConnectionError if it does not. Off by
+    default: a drop-in must not stop writing to a healthy master because the Sentinels
+    are unreachable; the server-side guard, ``min-replicas-to-write``, protects every
+    client. See DESIGN.md, "Partitions".
     """
 
     def __init__(self, sentinels: Sequence[Address], min_other_sentinels: int = 0,
                  sentinel_kwargs: Optional[Dict[str, Any]] = None,
-                 force_master_ip: Optional[str] = None, **connection_kwargs: Any) -> None:
+                 force_master_ip: Optional[str] = None, *, probe_promotion: bool = True,
+                 require_sentinel_majority: bool = False,
+                 **connection_kwargs: Any) -> None:
+        self.probe_promotion = bool(probe_promotion)
+        self.require_sentinel_majority = bool(require_sentinel_majority)
         if sentinel_kwargs is None:
             sentinel_kwargs = {k: v for k, v in connection_kwargs.items()
                                if k.startswith("socket_")}
@@ -232,6 +277,7 @@ class Sentinel(SentinelCommands):
         self._monitor: Optional[FailoverMonitor] = None
         self._monitor_lock = threading.Lock()   # one monitor, however many threads ask
         self._followed_services: set = set()
+        self._services_found: set = set()       # a Sentinel named a master or replica once
 
     def _failover_monitor(self) -> FailoverMonitor:
         """The monitor of this Sentinel object (created on first use)."""
@@ -332,6 +378,7 @@ class Sentinel(SentinelCommands):
             raise MasterNotFoundError(f"No master found for {service_name!r}{error_info}")
         if index:
             self.sentinels[0], self.sentinels[index] = self.sentinels[index], self.sentinels[0]
+        self._services_found.add(service_name)
         host, port = found
         if self._force_master_ip is not None:
             host = self._force_master_ip
@@ -346,7 +393,7 @@ class Sentinel(SentinelCommands):
             except (ConnectionError, TimeoutError) as e:
                 errors.append(f"{sentinel} - {e!r}")
                 continue
-            state = masters.get(service_name)
+            state = masters.get(service_name)  # type: ignore[union-attr]  # a dict by name
             if state and self.check_master_state(state, service_name):
                 address = (state.get("ip"), state.get("port"))
                 problem = _address_problem(*address)
@@ -377,7 +424,10 @@ class Sentinel(SentinelCommands):
     def discover_slaves(self, service_name: str) -> List[Address]:
         """The healthy replicas of the service, from the first Sentinel that knows one;
         replicas with an unusable address are left out (WARNING)."""
-        return _core.discover_replicas(self.sentinels, service_name)
+        replicas = _core.discover_replicas(self.sentinels, service_name)
+        if replicas:
+            self._services_found.add(service_name)
+        return replicas
 
     discover_replicas = discover_slaves
 
@@ -397,7 +447,10 @@ class Sentinel(SentinelCommands):
         kwargs["is_master"] = False
         connection_kwargs = dict(self.connection_kwargs)
         connection_kwargs.update(kwargs)
-        connection_kwargs.setdefault("retry", default_sentinel_retry())
+        # No retry budget until a Sentinel named a node of the service (see
+        # default_sentinel_retry); master pools learn that from their Service.
+        connection_kwargs.setdefault("retry", default_sentinel_retry(
+            found=lambda: service_name in self._services_found))
         return redis_class.from_pool(connection_pool_class(service_name, self, **connection_kwargs))
 
     def replica_for(self, service_name: str, redis_class: Type[Redis] = Redis,

@@ -175,14 +175,26 @@ def topology(_shared_topology):
 
 
 @pytest.fixture
-def fresh_topology():
-    """A new topology for this test only (destructive tests); always stopped afterwards."""
+def fresh_topology(request):
+    """A new topology for this test only (destructive tests); always stopped afterwards.
+    When the test fails, the tails of the servers' and Sentinels' logs go into its report."""
     topo = Topology()
     try:
         topo.start()
         yield topo
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:   # shown under the failure as "topology logs"
+            request.node.add_report_section("teardown", "topology logs", topo.logs())
     finally:
         topo.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (``rep_call``), for fixtures that add to it."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,13 @@ Tests import from here only: ``from sfimpl import sf, sf_sentinel, sf_exceptions
 """
 
 import os
+import sys
+
+#: The interpreter flag that keeps a child Python's current directory (the repository root,
+#: whose sentinelfast/ has no built extension) off sys.path: -P from Python 3.11; 3.10 has
+#: only -I, which also ignores PYTHON* variables (the venv's interpreter still finds the
+#: installed package).
+NO_CWD_FLAG = "-P" if sys.version_info >= (3, 11) else "-I"
 
 IMPL = os.environ.get("SF_TEST_IMPL", "sentinelfast").strip().lower()
 

@@ -409,6 +409,29 @@ def test_call_with_retry_with_python_backoff():
     assert b.computed == [1, 2] and b.resets == 1
 
 
+def test_call_with_retry_negative_budget_is_bounded(monkeypatch):
+    """retries=-1 with timeout=-1 (the default Sentinel policy) used from Python: the
+    failover budget still ends the loop (it retried for ever before)."""
+    import sentinelfast.retry as sr
+
+    monkeypatch.setattr(sr, "FAILOVER_BUDGET_UNKNOWN", 0.3)
+    do, state = _failing(10 ** 9)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError):
+        Retry(sb.ConstantBackoff(0.05), -1, timeout=-1).call_with_retry(do, lambda error: None)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert state["calls"] >= 2
+
+
+def test_call_with_retry_sleeps_no_longer_than_the_budget():
+    do, state = _failing(10 ** 9)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError):
+        Retry(sb.ConstantBackoff(60), -1, timeout=0.2).call_with_retry(do, lambda error: None)
+    assert time.monotonic() - started < 10
+    assert state["calls"] == 2
+
+
 def _closed_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(os.environ.get("SENTINELFAST_REPO_ROOT") or Path(__file__).resolve().parents[1])
-SKIP_IN_COPY = {".venv", ".venv-asan", ".git", "build", "dist", "__pycache__", ".pytest_cache"}
+SKIP_IN_COPY = {".git", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache"}
 
 
 def copy_source_tree(dest: Path) -> Path:
     def ignore(directory, names):
-        return [n for n in names if n in SKIP_IN_COPY or n.endswith((".so", ".o", ".egg-info"))]
+        return [n for n in names if n in SKIP_IN_COPY or n.startswith(".venv")
+                or n.endswith((".so", ".o", ".egg-info"))]
 
     shutil.copytree(REPO_ROOT, dest, ignore=ignore)
     return dest

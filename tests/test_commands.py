@@ -236,6 +236,12 @@ def zsets(r, k):
         r.zrangebyscore(k, "(0", 10),
         r.zrangebyscore(k, "-inf", "+inf", start=1, num=2),
         r.zrangebyscore(k, "-inf", "+inf", withscores=True, score_cast_func=str),
+        # scores the client converts itself: short decimals take a fast path, the
+        # rest (17 digits, exponents, inf, -0) the general one; all equal float()'s
+        r.zadd(k + "s", {"s1": 0.1, "s2": 1 / 3, "s3": 2.5e-8, "s4": 1e300, "s5": -0.0,
+                         "s6": 123456789012345, "s7": 9007199254740993, "s8": -12.75,
+                         "s9": float("inf"), "s10": float("-inf"), "s11": 0.3}),
+        r.zrange(k + "s", 0, -1, withscores=True),
         r.zrem(k, "c", "zz"),
         r.zscore(k, "a"),
         r.zscore(k, "zz"),

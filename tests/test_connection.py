@@ -7,7 +7,7 @@ import time
 
 import pytest
 from conftest import ACL_USERS, AUTH_PASSWORD, testing
-from sfimpl import no_retry, sf, sf_exceptions
+from sfimpl import NO_CWD_FLAG, no_retry, sf, sf_exceptions
 
 
 def client_entry(server, name):
@@ -361,7 +361,7 @@ def test_ctrl_c_interrupts_a_blocked_read(plain_server):
     # The child imports the very sentinelfast this test imported (installed or built in
     # place): -P keeps the current directory off sys.path, PYTHONPATH points at it.
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
-    child = subprocess.Popen([sys.executable, "-P", "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
+    child = subprocess.Popen([sys.executable, NO_CWD_FLAG, "-c", _BLOCKED_READ_CHILD, str(plain_server.port)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout.readline().strip() == "ready"

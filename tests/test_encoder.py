@@ -54,7 +54,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("args", CASES, ids=[repr(c)[:50] for c in CASES])
+def _case_id(args):
+    """A test id that is the same in every process (pytest-xdist compares them): a
+    memoryview's repr holds its address, so it is shown by its bytes."""
+    shown = tuple(f"memoryview({bytes(a)!r})" if isinstance(a, memoryview) else a for a in args)
+    return repr(shown)[:50]
+
+
+@pytest.mark.parametrize("args", CASES, ids=[_case_id(c) for c in CASES])
 def test_same_bytes_as_redis_py(args):
     assert encode_command(*args) == redis_py_pack(*args)
 

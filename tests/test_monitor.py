@@ -21,7 +21,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, Topology
 from sfimpl import IMPL, sf
 
 pytestmark = pytest.mark.skipif(IMPL != "sentinelfast", reason="sentinelfast's monitor")
@@ -111,6 +111,7 @@ class FakeSentinel(threading.Thread):
         self.sentinels_reply = sentinels_reply
         self.messages = list(messages)
         self.commands = []
+        self.subscribers = []
         self.halt = False
 
     def run(self):
@@ -140,6 +141,7 @@ class FakeSentinel(threading.Thread):
                     conn.sendall(_array(["psubscribe", "*", _Raw(b":1\r\n")]))
                     for channel, payload in self.messages:
                         conn.sendall(_array(["pmessage", "*", channel, payload]))
+                    self.subscribers.append(conn)
                 elif cmd == ["SENTINEL", "MASTER"]:
                     conn.sendall(self.master_reply)
                 elif cmd == ["SENTINEL", "SENTINELS"]:
@@ -151,6 +153,14 @@ class FakeSentinel(threading.Thread):
         finally:
             conn.close()
 
+    def publish(self, channel, payload):
+        """Send an event to every subscribed link now."""
+        for conn in list(self.subscribers):
+            try:
+                conn.sendall(_array(["pmessage", "*", channel, payload]))
+            except OSError:
+                pass
+
     def stop(self):
         self.halt = True
         self.sock.close()
@@ -158,7 +168,7 @@ class FakeSentinel(threading.Thread):
 
 
 def test_invalid_sentinel_addresses_are_skipped_and_logged(caplog):
-    """Ports 0, -5, 96737 and a non-UTF-8 host, from events and from SENTINEL SENTINELS /
+    """Ports 0, -5, 96737 (and more) and a non-UTF-8 host, from events and from SENTINEL SENTINELS /
     MASTER replies: each skipped with a WARNING, never connected to; the valid ones kept."""
     caplog.set_level(logging.WARNING, logger="sentinelfast.failover")
     master = _pairs([("name", "svc"), ("ip", "127.0.0.1"), ("port", "96737"), ("flags", "master"),
@@ -167,7 +177,10 @@ def test_invalid_sentinel_addresses_are_skipped_and_logged(caplog):
     valid.bind(("127.0.0.1", 0))               # a valid learned Sentinel (never answers)
     valid.listen(1)
     valid_port = valid.getsockname()[1]
-    entries = [[("ip", "127.0.0.1"), ("port", p)] for p in ("0", "-5", "96737")]
+    # more distinct bad reports than fit in 8 slots (a ring that small logged them again
+    # every round, each evicting another)
+    entries = [[("ip", "127.0.0.1"), ("port", p)]
+               for p in ("0", "-5", "96737", "65536", "70000", "100000", "-1", "999999")]
     entries.append([("ip", b"\xff\xfe"), ("port", "26379")])
     entries.append([("ip", "127.0.0.1"), ("port", str(valid_port))])
     sentinels = b"*%d\r\n" % len(entries) + b"".join(_pairs(e) for e in entries)
@@ -187,17 +200,17 @@ def test_invalid_sentinel_addresses_are_skipped_and_logged(caplog):
     client = type("Client", (), {})()
     monitor.client_started(client)               # a live client: the thread runs
     try:
-        # 5 events + 1 SENTINEL MASTER + 4 SENTINELS entries, each logged once
-        wait_until(lambda: len([e for e in events if e.kind == "sentinel-bad-address"]) >= 10,
+        # 5 events + 1 SENTINEL MASTER + 9 SENTINELS entries, each logged once
+        wait_until(lambda: len([e for e in events if e.kind == "sentinel-bad-address"]) >= 15,
                    what="bad-address events")
         rechecks = monitor.stats()["rechecks"]
         wait_until(lambda: monitor.stats()["rechecks"] >= rechecks + 3, what="more re-checks")
         stats = monitor.stats()
         # the same report again in later re-checks is counted, not logged again
-        assert len([e for e in events if e.kind == "sentinel-bad-address"]) == 10
+        assert len([e for e in events if e.kind == "sentinel-bad-address"]) == 15
         addresses = {tuple(s["address"]) for s in stats["sentinels"]}
         assert addresses == {tuple(fake.address), ("127.0.0.1", valid_port)}
-        assert stats["sentinel_bad_addresses"] >= 10 + 3
+        assert stats["sentinel_bad_addresses"] >= 15 + 3
         assert service.state()["master"] is None        # no invalid master was taken
         assert service.state()["switches"] == 0
         bad = [r.getMessage() for r in caplog.records
@@ -211,6 +224,121 @@ def test_invalid_sentinel_addresses_are_skipped_and_logged(caplog):
         monitor.close()
         fake.stop()
         valid.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Following a failover early: the promotion probe (promotion_probe.c)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def probe_lab(plain_server):
+    """A fake Sentinel naming an old master (nobody listens there), a monitor following it,
+    and a real server standing for the replica being promoted (a standalone server
+    answers ROLE "master" at once). The fake sends events when the test says so; it never
+    sends +promoted-slave unless told, as if Sentinel's INFO of the replica were late."""
+    old_port = find_unused_port()
+    master = _pairs([("name", "svc"), ("ip", "127.0.0.1"), ("port", str(old_port)),
+                     ("flags", "master"), ("config-epoch", "1"),
+                     ("down-after-milliseconds", "1000")])
+    fake = FakeSentinel(master, b"*0\r\n")
+    fake.start()
+    monitor = FailoverMonitor([fake.address], socket_timeout=0.5, recheck_interval=30)
+    service = monitor.service("svc")
+    events = []
+    monitor.add_listener(events.append)
+    client = type("Client", (), {})()
+    monitor.client_started(client)
+    try:
+        wait_until(lambda: service.state()["master"] == ("127.0.0.1", old_port),
+                   what="the old master from the first re-check")
+        wait_until(lambda: fake.subscribers, what="the event link")
+        yield fake, service, events, ("127.0.0.1", old_port), plain_server
+    finally:
+        monitor.close()
+        fake.stop()
+
+
+def find_unused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _role_calls(server):
+    stats = server.command("INFO", "commandstats").decode()
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_role:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def test_probe_follows_the_replica_the_moment_it_is_master_and_an_abort_undoes_it(probe_lab):
+    fake, service, events, old, replica = probe_lab
+    service.set_probe()
+    new = replica.address
+    fake.publish("+selected-slave", f"slave 127.0.0.1:{new[1]} 127.0.0.1 {new[1]} @ svc {old[0]} {old[1]}")
+    fake.publish("+failover-state-send-slaveof-noone",
+                 f"slave 127.0.0.1:{new[1]} 127.0.0.1 {new[1]} @ svc {old[0]} {old[1]}")
+    # no +promoted-slave, no +switch-master: the probe's ROLE alone moves the service
+    wait_until(lambda: tuple(service.state()["master"]) == tuple(new), timeout=10,
+               what=f"the switch to the probed replica: {events}")
+    state = service.state()
+    assert state["failover_in_progress"] is False
+    assert _role_calls(replica) >= 1
+    switch = [e for e in events if e.kind == "switch-master"]
+    assert len(switch) == 1 and "ROLE" in switch[0].detail, events
+    assert [e.kind for e in events if e.kind == "failover-started"] == ["failover-started"]
+
+    # another Sentinel that lost the election gives up: the leader goes on, so does the client
+    fake.publish("-failover-abort-not-elected", f"master svc {old[0]} {old[1]}")
+    time.sleep(0.3)
+    assert tuple(service.state()["master"]) == tuple(new)
+    assert len([e for e in events if e.kind == "switch-master"]) == 1, events
+    # Sentinel never saw the promotion and gave up: back to the old master
+    fake.publish("-failover-abort-slave-timeout", f"master svc {old[0]} {old[1]}")
+    wait_until(lambda: tuple(service.state()["master"]) == old, timeout=10,
+               what=f"the way back to the old master: {events}")
+    wait_until(lambda: len([e for e in events if e.kind == "switch-master"]) == 2, timeout=10,
+               what=f"the event of the way back: {events}")
+    back = [e for e in events if e.kind == "switch-master"][-1]
+    assert "back to the master the probe left" in back.detail
+    assert service.state()["failover_in_progress"] is False
+
+
+def test_without_the_probe_the_hold_lasts_until_sentinel_announces_the_promotion(probe_lab):
+    fake, service, events, old, replica = probe_lab
+    service.set_probe(enabled=False)
+    new = replica.address
+    fake.publish("+failover-state-send-slaveof-noone",
+                 f"slave 127.0.0.1:{new[1]} 127.0.0.1 {new[1]} @ svc {old[0]} {old[1]}")
+    wait_until(lambda: service.state()["failover_in_progress"], what="the hold")
+    time.sleep(0.5)             # what a probe would have seen within a few milliseconds
+    state = service.state()
+    assert tuple(state["master"]) == old and state["failover_in_progress"] is True
+    assert _role_calls(replica) == 0
+    fake.publish("+promoted-slave", f"slave 127.0.0.1:{new[1]} 127.0.0.1 {new[1]} @ svc {old[0]} {old[1]}")
+    wait_until(lambda: tuple(service.state()["master"]) == tuple(new), timeout=10,
+               what="the switch at +promoted-slave")
+    assert service.state()["failover_in_progress"] is False
+    # confirmed by Sentinel: an abort of some later failover does not move it back
+    fake.publish("-failover-abort-not-elected", f"master svc {new[0]} {new[1]}")
+    time.sleep(0.3)
+    assert tuple(service.state()["master"]) == tuple(new)
+
+
+def test_planned_failover_of_a_healthy_master_holds_nothing_before_the_replica_is_chosen(
+        probe_lab):
+    fake, service, events, old, replica = probe_lab
+    fake.publish("+try-failover", f"master svc {old[0]} {old[1]}")
+    fake.publish("+elected-leader", f"master svc {old[0]} {old[1]}")
+    fake.publish("+failover-state-select-slave", f"master svc {old[0]} {old[1]}")
+    time.sleep(0.3)
+    assert service.state()["failover_in_progress"] is False
+    # the same steps with the master down (+odown) hold at once
+    fake.publish("+odown", f"master svc {old[0]} {old[1]} #quorum 2/2")
+    fake.publish("+try-failover", f"master svc {old[0]} {old[1]}")
+    wait_until(lambda: service.state()["failover_in_progress"], what="the hold after +odown")
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,6 +445,88 @@ def test_no_second_hold_after_switch_master(fresh_topology):
     assert tuple(state["master"]) != tuple(old)
     sentinel.close()
     master.close()
+
+
+def _flags(server, service):
+    reply = server.command("SENTINEL", "MASTER", service)
+    fields = dict(zip(reply[::2], reply[1::2]))
+    return fields[b"flags"].decode().split(","), (fields[b"ip"].decode(), int(fields[b"port"]))
+
+
+@pytest.fixture
+def slow_reconf_topology():
+    """A topology where a leader whose replica stalls stays in reconf_slaves longer than
+    the 5 s hold timeout: failover-timeout 20 s, and down-after 10 s (a replica found down
+    is no longer waited for)."""
+    topo = Topology(failover_timeout_ms=20000, down_after_ms=10000)
+    try:
+        topo.start()
+        yield topo
+    finally:
+        topo.stop()
+
+
+def test_client_created_while_the_leader_reconfigures_replicas_holds_nothing(
+        slow_reconf_topology):
+    """After the promotion, the leader keeps failover_in_progress on the OLD address (with
+    the new config-epoch) until every replica is reconfigured, up to failover-timeout, while
+    the other Sentinels already name the new master. A client created then follows the new
+    master at once instead of holding writes until the leader's own +switch-master (it
+    held them up to the 5 s hold timeout before; a first round answered by the leader alone
+    may still start a hold, which the next round ends). One replica is SIGSTOPped the moment the
+    other is promoted, so the leader stays in that state for failover-timeout."""
+    topo = slow_reconf_topology
+    old = topo.master.address
+    replicas = list(topo.replicas)
+    topo.sentinels[0].command("SENTINEL", "FAILOVER", topo.service_name, timeout=2)
+    deadline = time.monotonic() + 30
+    promoted = None
+    while promoted is None:
+        assert time.monotonic() < deadline, "no replica was promoted"
+        for r in replicas:
+            try:
+                if r.command("ROLE", timeout=2)[0] == b"master":
+                    promoted = r
+                    break
+            except OSError:       # a replica being reconfigured may drop the connection
+                pass
+    other = next(r for r in replicas if r is not promoted)
+    other.pause()
+    sentinel = None
+    try:
+        new = promoted.address
+
+        def leader_still_reconfiguring():
+            return any("failover_in_progress" in flags and address == old
+                       for flags, address in (_flags(s, topo.service_name)
+                                              for s in topo.sentinels))
+
+        # (GET-MASTER-ADDR-BY-NAME of the leader names the new master already; SENTINEL
+        # MASTER of the others does once they heard the leader's hello, within 2 s)
+        wait_until(lambda: any(_flags(s, topo.service_name)[1] == new for s in topo.sentinels),
+                   timeout=30, what="a Sentinel switched to the new master")
+        assert leader_still_reconfiguring(), "the leader finished before the client came"
+        events = []
+        sentinel = sf.Sentinel(topo.sentinel_addresses, socket_timeout=2.0)
+        sentinel.add_event_listener(events.append)
+        client = sentinel.master_for(topo.service_name, socket_timeout=2.0)
+        client.ping()
+
+        def following_new_master():
+            state = sentinel.stats()["services"][topo.service_name]
+            return (not state["failover_in_progress"]
+                    and tuple(state["master"] or ()) == tuple(new))
+
+        wait_until(following_new_master, timeout=3.0,
+                   what=f"the client to follow {new} without a hold: {events}")
+        assert client.set("midfailover", "1") is True
+        assert promoted.command("GET", "midfailover") == b"1"
+        # all of this happened while the leader still reported the failover in progress
+        assert leader_still_reconfiguring(), "the check did not cover the leader's window"
+    finally:
+        other.resume()
+        if sentinel is not None:
+            sentinel.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,3 +138,147 @@ def test_pipeline_on_master_for_client(topology, key):
     with master.pipeline() as pipe:
         pipe.set(key, "x").get(key)
         assert pipe.execute() == [True, b"x"]
+
+
+# --- the native pipeline (_core.PipelineCore) keeps redis-py's Pipeline state and rules
+
+
+@pytest.mark.parametrize("transaction", [True, False])
+def test_pipeline_state_is_redis_pys(r, key, transaction):
+    pipe = r.pipeline(transaction=transaction, shard_hint="hint")
+    assert isinstance(pipe, redis.client.Pipeline)
+    assert (pipe.transaction, pipe.shard_hint, pipe.watching, pipe.explicit_transaction) == (
+        transaction, "hint", False, False)
+    assert pipe.command_stack == [] and pipe.scripts == set()
+    pipe.set(key, "v").get(key).set(key, "w", ex=100).get(name=key)
+    assert pipe.command_stack == [
+        (("SET", key, "v"), {}),
+        (("GET", key), {}),
+        (("SET", key, "w", "EX", 100), {}),
+        (("GET", key), {"keys": [key]}),   # redis-py's own method (a keyword argument)
+    ]
+    assert len(pipe) == 4 and bool(pipe)
+    assert pipe.execute(raise_on_error=False) == [True, b"v", True, b"w"]
+    assert pipe.command_stack == [] and len(pipe) == 0
+    # redis-py's code (and programs) may replace the state
+    pipe.command_stack = [(("SET", key, "x"), {})]
+    pipe.transaction = not transaction
+    assert pipe.execute() == [True]
+    assert pipe.transaction == (not transaction)
+    with pytest.raises(TypeError):
+        pipe.command_stack = ()
+    with pytest.raises(TypeError):
+        pipe.execute(raise_on_errors=False)
+
+
+def test_subclass_execute_command_sees_every_command(topology, key):
+    seen = []
+
+    class Traced(sf.Redis):
+        def execute_command(self, *args, **options):
+            seen.append(args)
+            return super().execute_command(*args, **options)
+
+    r = Traced(port=topology.master.port)
+    assert r.set(key, "v") is True and r.get(key) == b"v"
+    assert r.set(key, "w", get=True) == b"v" and r.get(name=key) == b"w"
+    assert seen == [("SET", key, "v"), ("GET", key), ("SET", key, "w", "GET"), ("GET", key)]
+    r.close()
+
+
+def test_get_and_set_methods_are_redis_pys(r, key):
+    assert sf.Redis.get.__wrapped__ is redis.Redis.get
+    assert sf.Redis.set.__doc__ == redis.Redis.set.__doc__
+    assert sf.Redis.get.__name__ == "get"
+    assert r.set(key, 1) is True and r.get(key) == b"1"
+    assert r.set(key, "n", nx=True) is None           # an option: redis-py's method
+    assert r.get(key.encode()) == b"1"
+    with pytest.raises(TypeError):
+        r.get()
+
+
+def test_transaction_local_reply_and_queueing_error(r, key):
+    # mget([]) is answered locally (EMPTY_RESPONSE, never sent); a command refused at
+    # queueing time aborts the transaction: its error is raised, not a TypeError
+    pipe = r.pipeline(transaction=True)
+    pipe.mget([]).set(key, "a").execute_command("SET", key)
+    with pytest.raises(sf_exceptions.ResponseError) as raised:
+        pipe.execute()
+    assert "Command # 3 (SET " in str(raised.value) and "wrong number of arguments" in str(raised.value)
+    assert r.get(key) is None
+    pipe.mget([]).set(key, "b").get(key)
+    assert pipe.execute() == [[], True, b"b"]
+
+
+def test_transaction_errors_in_place_with_raise_on_error_false(r, key):
+    pipe = r.pipeline(transaction=True)
+    pipe.set(key, "a").lpush(key, "x").get(key)
+    result = pipe.execute(False)
+    assert result[0] is True and result[2] == b"a"
+    assert isinstance(result[1], sf_exceptions.ResponseError)
+    assert "WRONGTYPE" in str(result[1])
+
+
+def test_watching_pipeline_gives_its_connection_back_when_dropped(topology, key):
+    import gc
+
+    r = sf.Redis(port=topology.master.port, max_connections=1)
+    pipe = r.pipeline()
+    pipe.watch(key)
+    assert pipe.watching and pipe.connection is not None
+    del pipe
+    gc.collect()
+    assert r.set(key, "free") is True   # the only connection is back in the pool
+    with r.pipeline() as pipe:          # __exit__ gives it back too
+        pipe.watch(key)
+        pipe.multi()
+        pipe.get(key)
+    assert pipe.watching is False and pipe.connection is None
+    assert r.get(key) == b"free"
+    r.close()
+
+
+def test_scripts_are_loaded_before_execute(r, key):
+    script = r.register_script("return redis.call('SET', KEYS[1], ARGV[1])")
+    r.script_flush()
+    pipe = r.pipeline()
+    script(keys=[key], args=["s"], client=pipe)
+    assert pipe.scripts == {script}
+    assert pipe.execute() == [b"OK"]
+    assert pipe.scripts == set() and r.get(key) == b"s"
+
+
+@pytest.mark.parametrize("transaction", [True, False])
+def test_commands_buffered_before_and_after_reading_the_stack(r, key, transaction):
+    pipe = r.pipeline(transaction=transaction)
+    for round_ in range(3):   # the pipeline is reused: each batch starts empty
+        pipe.set(key, round_).get(key)
+        assert len(pipe) == 2
+        stack = pipe.command_stack          # the commands move into this list ...
+        pipe.incr(key)                      # ... and later ones are appended to it
+        assert stack is pipe.command_stack and len(stack) == 3 == len(pipe)
+        assert stack[2] == (("INCRBY", key, 1), {})
+        assert pipe.execute() == [True, str(round_).encode(), round_ + 1]
+        pipe.set(key, "x").get(key)
+        assert pipe.execute() == [True, b"x"]
+
+
+def test_malformed_command_stack_is_a_type_error(r, key):
+    pipe = r.pipeline(transaction=False)
+    pipe.command_stack = [(("SET", key, "v"), {}), ("GET", key)]
+    with pytest.raises(TypeError):
+        pipe.execute()
+    assert len(pipe) == 0                   # reset as after any execute
+    assert pipe.set(key, "w").get(key).execute() == [True, b"w"]
+
+
+def test_commands_with_objects_that_are_not_plain_values(r, key):
+    # arguments of other types (the encoder's rules) and options reach the callbacks
+    class Name(str):
+        pass
+
+    pipe = r.pipeline(transaction=False)
+    pipe.set(Name(key), memoryview(b"mv")).get(Name(key))
+    pipe.zadd(key + "z", {"m": 1.5}).zrange(key + "z", 0, -1, withscores=True,
+                 score_cast_func=lambda s: ("cast", s))
+    assert pipe.execute() == [True, b"mv", 1, [(b"m", ("cast", b"1.5"))]]

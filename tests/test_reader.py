@@ -22,6 +22,7 @@ from redis._parsers.socket import SocketBuffer
 import sentinelfast
 from sentinelfast import _core
 from sentinelfast.exceptions import InvalidResponse, ResponseError
+from sfimpl import NO_CWD_FLAG
 
 Reader = _core.Reader
 
@@ -231,7 +232,10 @@ def test_error_reply_is_the_instance_redis_py_builds(text):
     (ours,) = read_all(b"-" + text.encode() + b"\r\n")
     theirs = BaseParser.parse_error(text)
     assert isinstance(ours, type(theirs))               # catchable as redis-py's class
-    assert type(ours).__name__ == type(theirs).__name__
+    if hasattr(redis.exceptions, type(ours).__name__):
+        assert type(ours).__name__ == type(theirs).__name__
+    # else: a class newer than the installed redis-py (NoSuchFieldsetError: 8.1) that
+    # sentinelfast defines itself, a subclass of the class redis-py builds
     assert ours.args == theirs.args
     assert type(ours).__module__ == "sentinelfast.exceptions"
 
@@ -255,6 +259,11 @@ BAD_STREAMS = [
     b"$-2\r\n", b"$abc\r\n", b"$\r\n", b"$1.5\r\n", b"$99999999999999999999\r\n",
     b"*-2\r\n", b"*x\r\n", b"*\r\n", b"*-9223372036854775808\r\n",
     b"$3\r\nabcX\r\n",            # bulk body not followed by CRLF
+    b"$3\r\nabc\rX",              # ... by CR and something else (whole item present)
+    b"$3\r\nabcd\r\n",           # a body longer than declared
+    b"$3\rX\nabc\r\n",            # a length line with CR but no LF after it
+    b"$3\nabc\r\n",               # a length line ended by LF alone
+    b"$03\r\nabc\r\n",           # a leading zero
     b"+a\nb\r\n",                 # LF without CR
     b"+a\rb\r\n",                 # CR inside a simple string
     b"-ERR a\rb\r\n",
@@ -320,7 +329,7 @@ def _run_limited(code):
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = ":".join(filter(None, [
         env.get("ASAN_OPTIONS", ""), "allocator_may_return_null=1", "max_allocation_size_mb=1024"]))
-    return subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True,
+    return subprocess.run([sys.executable, NO_CWD_FLAG, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd="/", env=env)
 
 

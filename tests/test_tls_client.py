@@ -20,6 +20,7 @@ from sentinelfast.connection import SSLConnection
 from sentinelfast.exceptions import ConnectionError, RedisError, TimeoutError
 from sentinelfast.retry import Retry
 from sentinelfast.testing.certs import WRONG_HOST_NAME, make_certificates
+from sfimpl import NO_CWD_FLAG
 
 
 def no_retry():
@@ -300,7 +301,7 @@ def test_forked_child_drops_an_inherited_tls_connection_silently(tls_server, cer
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
     import sys
 
-    proc = subprocess.run([sys.executable, "-P", "-c", _FORK_CHILD_CLOSES,
+    proc = subprocess.run([sys.executable, NO_CWD_FLAG, "-c", _FORK_CHILD_CLOSES,
                            str(tls_server.port), certs.ca_cert],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -355,7 +356,7 @@ def test_writing_to_a_closed_tls_connection_raises_instead_of_sigpipe(tls_server
     import sys
 
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
-    proc = subprocess.run([sys.executable, "-P", "-c", _SIGPIPE_CHILD, str(tls_server.port),
+    proc = subprocess.run([sys.executable, NO_CWD_FLAG, "-c", _SIGPIPE_CHILD, str(tls_server.port),
                            certs.ca_cert], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert proc.stdout.strip() == "ConnectionError"
@@ -386,7 +387,7 @@ def test_ctrl_c_interrupts_a_blocked_tls_read(certs):
 
     server = _tls_server(certs, "tls-auth-clients no")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(sf.__file__)))
-    child = subprocess.Popen([sys.executable, "-P", "-c", _TLS_BLOCKED_READ_CHILD,
+    child = subprocess.Popen([sys.executable, NO_CWD_FLAG, "-c", _TLS_BLOCKED_READ_CHILD,
                               str(server.port), certs.ca_cert],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 try:
     from .certs import Certificates, make_certificates
@@ -66,10 +66,11 @@ except ImportError:  # loaded from its file without its package (tests/conftest.
     _certs_spec = _importlib_util.spec_from_file_location(
         "_sf_testing_certs", os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs.py")
     )
+    assert _certs_spec is not None and _certs_spec.loader is not None
     _certs = _importlib_util.module_from_spec(_certs_spec)
     _sys.modules[_certs_spec.name] = _certs
     _certs_spec.loader.exec_module(_certs)
-    Certificates, make_certificates = _certs.Certificates, _certs.make_certificates
+    Certificates, make_certificates = _certs.Certificates, _certs.make_certificates  # type: ignore[misc]
 
 __all__ = [
     "Topology",
@@ -405,8 +406,8 @@ class RedisServer:
 
     @property
     def address(self) -> Address:
-        """``(host, port)`` of this server."""
-        return (self.host, self.port)
+        """``(host, port)`` of this server (the port is chosen by :meth:`start` when not given)."""
+        return (self.host, cast(int, self.port))
 
     @property
     def pid(self) -> Optional[int]:
@@ -450,6 +451,7 @@ class RedisServer:
                 "repl-ping-replica-period 1",
             ]
         lines += self._config
+        assert self.config_path is not None     # set by start()
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -464,10 +466,11 @@ class RedisServer:
             return f.read().decode(errors="replace")
 
     def _spawn(self) -> None:
+        assert self.log_path is not None and self.config_path is not None   # set by start()
         logf = open(self.log_path, "ab")
         try:
             cmd = [self.executable, self.config_path] + (["--sentinel"] if self.sentinel else [])
-            self._proc = subprocess.Popen(
+            self._proc = proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
@@ -482,14 +485,16 @@ class RedisServer:
         self.paused = False
         with _live_lock:
             _live_servers.add(self)
-        log.debug("started %s: %s pid %d", self.name, " ".join(cmd), self._proc.pid)
+        log.debug("started %s: %s pid %d", self.name, " ".join(cmd), proc.pid)
 
     def _wait_answering(self, timeout: float) -> Optional[str]:
         """Wait until the server answers PING. Returns None when it does, or an error text."""
         deadline = time.monotonic() + timeout
+        proc = self._proc
+        assert proc is not None     # _spawn() ran
         while True:
-            if self._proc.poll() is not None:
-                return f"exited with status {self._proc.returncode}"
+            if proc.poll() is not None:
+                return f"exited with status {proc.returncode}"
             try:
                 self.command("PING", timeout=0.5)
                 return None
@@ -513,6 +518,7 @@ class RedisServer:
             self.dir = tempfile.mkdtemp(prefix=f"sentinelfast-{self.name}-")
             self.config_path = os.path.join(self.dir, "sentinel.conf" if self.sentinel else "redis.conf")
             self.log_path = os.path.join(self.dir, "server.log")
+        assert self.log_path is not None
         attempts = 1 if self._fixed_port or self._config_written else 5
         for attempt in range(attempts):
             if not self._config_written:
@@ -569,10 +575,12 @@ class RedisServer:
         if not self.is_alive():
             raise TopologyError(f"{self.name} is not running")
         log.info("pause %s %s:%s", self.name, self.host, self.port)
-        os.kill(self._proc.pid, signal.SIGSTOP)
+        proc = self._proc
+        assert proc is not None     # is_alive()
+        os.kill(proc.pid, signal.SIGSTOP)
         self.paused = True
         deadline = time.monotonic() + 2
-        while _process_state(self._proc.pid) not in ("T", "t", None) and time.monotonic() < deadline:
+        while _process_state(proc.pid) not in ("T", "t", None) and time.monotonic() < deadline:
             time.sleep(0.005)
 
     def resume(self) -> None:

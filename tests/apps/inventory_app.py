@@ -89,7 +89,8 @@ def run(Sentinel, sentinel_addresses, service_name, namespace="inv"):
     out["num_replicas"] = len(sentinel.discover_slaves(service_name))
     out["keys"] = sorted(master.scan_iter(match=f"{ns}:*"))
     out["deleted"] = master.delete(*out["keys"])
-    sentinel.close()
+    if hasattr(sentinel, "close"):   # Sentinel.close(): redis-py 8.1 and later
+        sentinel.close()
     master.close()
     replica.close()
     text_master.close()

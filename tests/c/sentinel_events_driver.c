@@ -99,16 +99,40 @@ main(void)
           == SF_EVENT_BAD_ADDRESS);
 
     /* failover steps, with the master they are about */
-    CHECK(event("+try-failover", "master mymaster 127.0.0.1 6379", &ev) == SF_EVENT_FAILOVER_BEGIN);
+    CHECK(event("+try-failover", "master mymaster 127.0.0.1 6379", &ev)
+          == SF_EVENT_FAILOVER_ELECTION);
     CHECK(ev.has_master && ev.master_port == 6379);
-    CHECK(event("+promoted-slave", "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379",
+    CHECK(event("+elected-leader", "master mymaster 127.0.0.1 6379", &ev)
+          == SF_EVENT_FAILOVER_ELECTION);
+    CHECK(event("+failover-state-select-slave", "master mymaster 127.0.0.1 6379", &ev)
+          == SF_EVENT_FAILOVER_ELECTION);
+    CHECK(event("+selected-slave", "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379",
                 &ev) == SF_EVENT_FAILOVER_BEGIN);
+    CHECK(ev.has_instance && strcmp(ev.host, "127.0.0.1") == 0 && ev.port == 6380);
+    CHECK(ev.has_master && ev.master_port == 6379);
+    CHECK(event("+failover-state-send-slaveof-noone",
+                "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379", &ev)
+          == SF_EVENT_FAILOVER_BEGIN);
+    CHECK(ev.has_instance && ev.port == 6380);
+    /* a bad replica address: still a hold, no replica to probe */
+    CHECK(event("+failover-state-wait-promotion",
+                "slave 127.0.0.1:0 127.0.0.1 0 @ mymaster 127.0.0.1 6379", &ev)
+          == SF_EVENT_FAILOVER_BEGIN);
+    CHECK(!ev.has_instance && ev.port == 0 && ev.why[0] == '\0');
+    CHECK(event("+promoted-slave", "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379",
+                &ev) == SF_EVENT_PROMOTED);
     CHECK(strcmp(ev.service, "mymaster") == 0 && ev.has_master && ev.master_port == 6379);
+    CHECK(strcmp(ev.host, "127.0.0.1") == 0 && ev.port == 6380);
+    CHECK(event("+promoted-slave", "slave 127.0.0.1:0 127.0.0.1 0 @ mymaster 127.0.0.1 6379",
+                &ev) == SF_EVENT_BAD_ADDRESS);
+    CHECK(event("+promoted-slave", "master mymaster 127.0.0.1 6379", &ev) == SF_EVENT_IGNORED);
     CHECK(event("+failover-state-reconf-slaves", "master mymaster 127.0.0.1 6379", &ev)
           == SF_EVENT_IGNORED);
     CHECK(event("-failover-abort-not-elected", "master mymaster 127.0.0.1 6379", &ev)
           == SF_EVENT_FAILOVER_ABORT);
-    CHECK(event("+odown", "master mymaster 127.0.0.1 6379 #quorum 2/2", &ev) == SF_EVENT_NOTICE);
+    CHECK(event("+odown", "master mymaster 127.0.0.1 6379 #quorum 2/2", &ev)
+          == SF_EVENT_MASTER_DOWN);
+    CHECK(event("-odown", "master mymaster 127.0.0.1 6379", &ev) == SF_EVENT_MASTER_UP);
     CHECK(event("+sdown", "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379", &ev)
           == SF_EVENT_IGNORED);
     CHECK(event("+try-failover", "", &ev) == SF_EVENT_IGNORED);
