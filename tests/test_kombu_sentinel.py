@@ -122,6 +122,29 @@ def longest_gap(times):
     return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
 
+def story(kind, lost, result, events, failover_started, switched, stderr):
+    """What a reader of a failure needs: when each lost message was acknowledged, the
+    failover's events, what the consumer recovered from and what the application logged,
+    all in seconds from the +switch-master the test saw."""
+    published = dict(result["published"][kind])
+    received = dict(result["received"][kind])
+    lines = [f"failover command at {failover_started - switched:+.3f} s from the switch"]
+    for n in lost[:5]:
+        lines.append(f"{kind} message {n}: acknowledged at {published[n] - switched:+.3f} s; "
+                     "neighbours received at "
+                     + ", ".join(f"{m}: {received[m] - switched:+.3f}" if m in received
+                                 else f"{m}: never" for m in range(n - 2, n + 3) if m != n))
+    lines += [f"event {e.time - switched:+.3f} s {e.kind} {e.detail}" for e in events]
+    lines += [f"consumer recovered at {t - switched:+.3f} s from {error}"
+              for t, error in result["recovered"]]
+    lines += [f"publication of {kind} {n} retried after {error}"
+              for kind, n, error in result["retried"]]
+    lines.append("the application's log (times are time.time(); switch at "
+                 f"{switched:.3f}):")
+    lines += [line.rstrip() for line in stderr[-80:]]
+    return "\n".join(lines)
+
+
 def drill(topo, app, record_property):
     # When Sentinel announces +switch-master, seen from the test's own client
     watcher = sf.Sentinel(topo.sentinel_addresses, sentinel_kwargs=topo.sentinel_kwargs(),
@@ -171,7 +194,9 @@ def _drill(topo, app, record_property, watcher):
 
     # the queue: every published message consumed
     lost = sorted(set(published["queue"]) - set(received["queue"]))
-    assert lost == [], f"{len(lost)} published queue messages never consumed: {lost[:10]}"
+    assert lost == [], (
+        f"{len(lost)} published queue messages never consumed: {lost[:10]}\n"
+        + story("queue", lost, result, events, failover_started, switched, app.stderr))
     assert any(t > switched for t in published["queue"].values()), \
         "nothing published after the switch"
     consumed = [n for n, _ in result["received"]["queue"]]
@@ -185,7 +210,9 @@ def _drill(topo, app, record_property, watcher):
     for n in fanout_lost:
         t = published["fanout"][n]
         assert failover_started - 0.5 <= t < back, (
-            f"fanout message {n} sent {t - switched:+.2f} s from the switch was lost")
+            f"fanout message {n} sent {t - switched:+.2f} s from the switch was lost\n"
+            + story("fanout", fanout_lost, result, events, failover_started, switched,
+                    app.stderr))
     assert back - switched < FANOUT_RESUME_BOUND, (
         f"fanout messages went round again only {back - switched:.2f} s after the switch")
 

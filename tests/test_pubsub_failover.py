@@ -185,3 +185,72 @@ def test_subscriber_follows_killed_master(pubsub_drill, record_property):
     old = topo.master.address
     topo.master.kill()
     ride_out(topo, events, subscriber, publisher, old, record_property)
+
+
+@pytest.mark.parametrize("client", ["redis-py's Redis over the pool", "master_for's client"])
+def test_poller_keeps_unread_replies_across_the_switch(fresh_topology, client):
+    """What kombu's consumer (Celery's worker) does: one socket subscribed, one waiting
+    on BRPOP, both polled; ``can_read`` says which to read. Found by the kombu drill under
+    ASan, where the consumer ran seconds behind: at the switch, the subscription's
+    ``can_read`` raised ConnectionError (outside ``PubSub.parse_response``'s retry), kombu
+    closed every connection of its channel, and a BRPOP reply that had arrived before the
+    failover, still unread in the other socket, was lost with it (the job was popped).
+
+    Now a connection that the failover retired says True at the end of its stream, and
+    the read that follows raises inside the PubSub's retry, which subscribes again on the
+    new master. Checked: the message buffered before the switch is read, the polling loop
+    sees no exception, the BRPOP reply is delivered, and the subscription works on the
+    new master."""
+    import redis as redis_py
+    topo = fresh_topology
+    sentinel = sf.Sentinel(topo.sentinel_addresses, socket_timeout=SOCKET_TIMEOUT)
+    events = []
+    sentinel.add_event_listener(events.append)
+    master = sentinel.master_for(topo.service_name, socket_timeout=SOCKET_TIMEOUT)
+    subscriber = (redis_py.Redis(connection_pool=master.connection_pool)
+                  if client.startswith("redis-py") else master)
+    pubsub = subscriber.pubsub()
+    popper = master.connection_pool.get_connection()
+    try:
+        pubsub.subscribe(CHANNEL)
+        first = pubsub.get_message(timeout=5)
+        assert first is not None and first["type"] == "subscribe"
+        popper.send_command("BRPOP", "drill:jobs", 0)
+        assert master.lpush("drill:jobs", "job-1") == 1
+        assert master.publish(CHANNEL, "before") == 1
+        # both replies are on their way; neither is read before the failover
+        wait_until(lambda: master.llen("drill:jobs") == 0, 10, "BRPOP to take the job")
+        old = topo.master.address
+        topo.failover()
+        wait_until(lambda: any(e.kind == "switch-master" for e in events), 30,
+                   "+switch-master")
+
+        # kombu's _receive: while can_read(timeout=0): parse_response()
+        seen = []
+        deadline = time.monotonic() + 30
+        while pubsub.connection.can_read(timeout=0):
+            seen.append(pubsub.parse_response())
+            assert time.monotonic() < deadline, f"can_read never said False: {seen}"
+        kinds = [(m[0], m[-1]) for m in seen]
+        assert (b"message", b"before") in kinds, kinds
+        assert any(m[0] == b"subscribe" for m in seen[kinds.index((b"message", b"before")):]), (
+            f"not subscribed again after the switch: {seen}")
+
+        # kombu's _brpop_read: the reply that arrived before the switch is delivered
+        assert popper.read_response() == [b"drill:jobs", b"job-1"]
+
+        # the subscription is on the new master
+        assert topo.master.address != old
+        deadline = time.monotonic() + 10
+        got = None
+        while got is None and time.monotonic() < deadline:
+            master.publish(CHANNEL, "after")
+            got = pubsub.get_message(timeout=0.5)
+            while got is not None and got["type"] != "message":
+                got = pubsub.get_message(timeout=0.5)
+        assert got is not None and got["data"] == b"after"
+    finally:
+        master.connection_pool.release(popper)
+        pubsub.close()
+        master.close()
+        sentinel.close()

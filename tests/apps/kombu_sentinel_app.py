@@ -205,6 +205,9 @@ def main():
         if not flowing and len(consumer.received["queue"]) >= 50 \
                 and len(consumer.received["fanout"]) >= 50:
             flowing = True
+            logging.getLogger("app").info("flowing: %d queue and %d fanout messages received",
+                                          len(consumer.received["queue"]),
+                                          len(consumer.received["fanout"]))
             emit({"event": "flowing", "after_s": round(time.time() - started, 3),
                   "types": consumer.describe()})
         if flowing and time.time() >= next_progress:
