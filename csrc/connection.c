@@ -53,7 +53,6 @@ sf_conn_disconnect(sf_conn *c)
     c->unread = 0;
     c->push_mode = 0;
     c->reconnect_marked = 0;
-    c->end_deferred = 0;
     if (c->wbuf.cap > KEEP_WRITE_BUFFER)
         sf_buf_free(&c->wbuf);
     c->wbuf.len = 0;
@@ -412,10 +411,6 @@ read_reply_ex(sf_conn *c, int keep_on_timeout)
             return reply;
         if (r < 0)
             break;
-        if (c->end_deferred) {          /* what can_read found (see there) */
-            sf_io_raise(c->st, &c->end);
-            break;
-        }
         sf_io_error e;
         sf_interrupt_hook hook = sf_py_interrupt_hook();
         ssize_t n;
@@ -505,13 +500,6 @@ health_check_due(sf_conn *c)
            && sf_monotonic() > c->next_health_check;
 }
 
-/* Made before the failover the service is in or went through (its epoch moved). */
-static inline int
-retired_by_failover(sf_conn *c)
-{
-    return c->svc != NULL && sf_service_epoch(c->svc) != c->svc_epoch;
-}
-
 /* A master connection made before a failover began must not take a new command to
  * the master being replaced: close it and raise ConnectionError, as a connection
  * dropped by the failover would (the retry policy reconnects, through the hold, to
@@ -522,8 +510,8 @@ retired_by_failover(sf_conn *c)
 static int
 refuse_if_stale(sf_conn *c)
 {
-    if (!sf_conn_is_connected(c) || c->unread != 0 || c->push_mode
-        || !retired_by_failover(c))
+    if (c->svc == NULL || !sf_conn_is_connected(c) || c->unread != 0 || c->push_mode
+        || sf_service_epoch(c->svc) == c->svc_epoch)
         return 0;
     sf_conn_disconnect(c);
     PyErr_SetString(c->st->ConnectionError,
@@ -1207,7 +1195,7 @@ conn_can_read(sf_conn *self, PyObject *args, PyObject *kwds)
         return NULL;
     if (sf_conn_ensure(self) < 0)
         return NULL;
-    if (sf_reader_buffered(self->reader) > 0 || self->end_deferred)
+    if (sf_reader_buffered(self->reader) > 0)
         Py_RETURN_TRUE;
     sf_io_error e;
     int ready = sf_transport_has_input(&self->transport);
@@ -1229,18 +1217,6 @@ conn_can_read(sf_conn *self, PyObject *args, PyObject *kwds)
      * a closed connection is told apart from one holding a message. */
     int want;
     ssize_t n = sf_transport_read_nb(&self->transport, self->rbuf, self->rbuf_size, &want, &e);
-    if (n < 0 && retired_by_failover(self) && e.code != SF_IO_INTERRUPTED
-        && e.code != SF_IO_NOMEM) {
-        /* The end of a stream that a failover retired (the switch shut it down): say
-         * True, and let the read that follows raise ConnectionError. A caller that
-         * polls then reads inside its retry (redis-py's PubSub.parse_response, which
-         * re-subscribes on the new master there; kombu's consumer) then rides the
-         * switch out; raised here, outside it, the error made kombu tear its channel
-         * down and throw away a BRPOP reply that its other socket held. */
-        self->end = e;
-        self->end_deferred = 1;
-        Py_RETURN_TRUE;
-    }
     if (n < 0) {
         sf_conn_disconnect(self);
         return sf_io_raise(self->st, &e), NULL;

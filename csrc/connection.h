@@ -74,9 +74,6 @@ typedef struct {
     int fd_tracked;
     unsigned long svc_epoch;        /* the service's epoch when it connected: a failover
                                        begun since makes it stale for the next command */
-    int end_deferred;               /* can_read met the end of a stream a failover retired
-                                       and said True: the next read raises `end` */
-    sf_io_error end;
 
     sf_reader *reader;
     sf_reader_ctx reader_ctx;

@@ -37,6 +37,33 @@ import time  # noqa: E402
 import kombu  # noqa: E402
 import redis.sentinel  # noqa: E402
 
+def log_channel_close():
+    """Diagnostics for a failure's report: kombu's channel close reads a BRPOP reply still
+    in flight (``_in_poll``) and hands it back to the queue; log what it found."""
+    from kombu.transport import redis as kombu_redis
+    close, brpop_read = kombu_redis.Channel.close, kombu_redis.Channel._brpop_read
+    log = logging.getLogger("app.kombu")
+
+    def traced_close(self):
+        log.info("channel close: BRPOP in flight: %r", self._in_poll)
+        return close(self)
+
+    def traced_brpop_read(self, **options):
+        closing = getattr(self, "_closing", False)
+        try:
+            result = brpop_read(self, **options)
+        except Exception as e:
+            if closing:
+                log.info("channel close: reading the BRPOP in flight raised %r", e)
+            raise
+        if closing:
+            log.info("channel close: read the BRPOP in flight: %r", result)
+        return result
+
+    kombu_redis.Channel.close = traced_close
+    kombu_redis.Channel._brpop_read = traced_brpop_read
+
+
 EXCHANGE = kombu.Exchange("drill.direct", type="direct")
 FANOUT = kombu.Exchange("drill.fanout", type="fanout")
 QUEUE = kombu.Queue("drill.queue", exchange=EXCHANGE, routing_key="drill")
@@ -184,6 +211,7 @@ def main():
     settings = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(created).3f %(name)s %(levelname)s %(message)s")
+    log_channel_close()
     stop = threading.Event()
 
     def wait_for_stop():
