@@ -288,7 +288,7 @@ class Connection(_core.Connection):
         key = (self._connects, fd)
         cached = self.__dict__.get("_sock_handle")
         if cached is None or cached[0] != key:
-            cached = (key, SocketHandle(fd))
+            cached = (key, SocketHandle(self, key))
             self.__dict__["_sock_handle"] = cached
         return cached[1]
 
@@ -337,19 +337,28 @@ class Connection(_core.Connection):
 
 class SocketHandle:
     """``connection._sock``: the descriptor of a connection's socket, for event loops
-    that poll it (kombu registers ``client.connection._sock`` with its poller)."""
+    that poll it (kombu registers ``client.connection._sock`` with its poller).
 
-    __slots__ = ("_fd",)
+    Like a closed ``socket.socket``, it answers ``fileno()`` with -1 once the socket it
+    stands for is closed: a poller that unregisters it then gets ValueError (which kombu
+    ignores), never EBADF for a descriptor closed meanwhile, nor the registration of
+    another socket that reuses the number."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    __slots__ = ("_connection", "_key")
+
+    def __init__(self, connection: "Connection", key: Tuple[int, int]) -> None:
+        self._connection = weakref.ref(connection)
+        self._key = key          # (connects, fd) when it was made
 
     def fileno(self) -> int:
-        """The socket's descriptor."""
-        return self._fd
+        """The socket's descriptor, or -1 once it is closed."""
+        connection = self._connection()
+        if connection is None or (connection._connects, connection._fileno) != self._key:
+            return -1
+        return self._key[1]
 
     def __repr__(self) -> str:
-        return f"<sentinelfast socket fd={self._fd}>"
+        return f"<sentinelfast socket fd={self.fileno()}>"
 
 
 class UnixDomainSocketConnection(Connection):

@@ -8,6 +8,7 @@ same results. Real servers throughout.
 """
 import inspect
 import select
+import socket
 import threading
 import time
 
@@ -692,6 +693,43 @@ def test_sock_for_pollers(plain_server):
         assert r.parse_response(conn, "BRPOP") == (b"no-such-list", b"x")
         conn.disconnect()
         assert conn._sock is None
+    finally:
+        pool.release(conn)
+
+
+def test_sock_of_a_closed_connection_is_a_closed_socket(plain_server):
+    """A poller unregisters ``_sock`` after the connection closed (kombu's channel close).
+    Our handle must then act as a closed ``socket.socket`` (fileno() -1, so epoll raises
+    ValueError, which kombu ignores). Found by the kombu drill: the handle kept the old
+    descriptor number, epoll raised EBADF, kombu's poller close raised, and kombu (which
+    swallows connection errors there) never closed its channels, so the BRPOP reply in
+    flight was never read back into the queue and the job was lost."""
+    from kombu.utils.eventio import poll as kombu_poll
+    pool = _pool(plain_server)
+    conn = pool.get_connection()
+    try:
+        conn.connect()
+        handle = conn._sock
+        fd = handle.fileno()
+        assert fd >= 0
+        epoll = select.epoll()
+        epoll.register(handle, select.EPOLLIN)
+        kombu_poller = kombu_poll()
+        kombu_poller.register(handle, select.EPOLLIN)
+        conn.disconnect()
+        assert handle.fileno() == -1
+        # what a closed socket.socket gives
+        closed = socket.socket()
+        closed.close()
+        for sock in (closed, handle):
+            with pytest.raises(ValueError):
+                epoll.unregister(sock)
+        kombu_poller.unregister(handle)            # ignores ValueError, raised EBADF
+        conn.connect()                             # may reuse the descriptor number
+        assert handle.fileno() == -1
+        assert conn._sock is not handle and conn._sock.fileno() == conn._fileno
+        epoll.close()
+        kombu_poller.close()
     finally:
         pool.release(conn)
 
