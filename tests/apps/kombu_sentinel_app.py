@@ -27,6 +27,7 @@ import sentinelfast
 
 sentinelfast.install()   # first thing: before kombu (or celery) is imported
 
+import base64  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
@@ -62,6 +63,36 @@ def log_channel_close():
 
     kombu_redis.Channel.close = traced_close
     kombu_redis.Channel._brpop_read = traced_brpop_read
+
+
+# Queue messages kombu itself dropped: [n, time.time()]. When the consumer connects again
+# (Celery's worker: consumers cancelled, then the connection released), kombu's channel
+# close reads the BRPOP reply still in flight and hands the message to
+# Transport._reject_inbound_message to be put back; but close_connection has already
+# taken every channel off the transport's list, so there is none to put it back with and
+# the message is silently gone (kombu 5.x; redis-py or sentinelfast underneath alike).
+DROPPED_BY_KOMBU = []
+
+
+def record_kombu_drops():
+    from kombu.transport.virtual import base
+    reject = base.Transport._reject_inbound_message
+    log = logging.getLogger("app.kombu")
+
+    def traced_reject(self, raw_message):
+        if not any(self.channels):
+            try:
+                body = raw_message["body"]
+                if raw_message.get("properties", {}).get("body_encoding") == "base64":
+                    body = base64.b64decode(body)
+                n = json.loads(body)["n"]
+            except (KeyError, TypeError, ValueError):
+                n = None
+            DROPPED_BY_KOMBU.append([n, time.time()])
+            log.warning("kombu drops message %r: no open channel to put it back with", n)
+        return reject(self, raw_message)
+
+    base.Transport._reject_inbound_message = traced_reject
 
 
 EXCHANGE = kombu.Exchange("drill.direct", type="direct")
@@ -212,6 +243,7 @@ def main():
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(created).3f %(name)s %(levelname)s %(message)s")
     log_channel_close()
+    record_kombu_drops()
     stop = threading.Event()
 
     def wait_for_stop():
@@ -265,6 +297,7 @@ def main():
         "received": consumer.received,
         "recovered": consumer.recovered,
         "fatal": consumer.fatal,
+        "dropped_by_kombu": DROPPED_BY_KOMBU,
         "types": types,
     })
 
