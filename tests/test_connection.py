@@ -335,8 +335,13 @@ def test_socket_keepalive_false(topology):
 
 
 _BLOCKED_READ_CHILD = r"""
+import signal
 import sys
 import sentinelfast as sf
+# Ctrl-C raises KeyboardInterrupt, as Python sets it up at startup, even when the test run
+# itself was started with SIGINT ignored (a background job of a non-interactive shell:
+# Python then keeps it ignored, and so would this child)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 r = sf.Redis(port=int(sys.argv[1]), socket_timeout=None, retry=None)
 r.ping()
 print("ready", flush=True)

@@ -363,8 +363,13 @@ def test_writing_to_a_closed_tls_connection_raises_instead_of_sigpipe(tls_server
 
 
 _TLS_BLOCKED_READ_CHILD = r"""
+import signal
 import sys
 import sentinelfast as sf
+# Ctrl-C raises KeyboardInterrupt, as Python sets it up at startup, even when the test run
+# itself was started with SIGINT ignored (a background job of a non-interactive shell:
+# Python then keeps it ignored, and so would this child)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 r = sf.Redis(port=int(sys.argv[1]), ssl=True, ssl_ca_certs=sys.argv[2], socket_timeout=None,
              retry=None)
 r.ping()
