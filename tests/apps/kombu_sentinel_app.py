@@ -256,6 +256,9 @@ def main():
 
     consumer = Consumer(settings)
     consumer.start()
+    # kombu subscribes to the fanout exchange in its first drain (Pub/Sub keeps nothing
+    # published before): publish once it has
+    consumer.drain_once(0.2)
     producer = Producer(settings)
     producer.start()
     started = time.time()
