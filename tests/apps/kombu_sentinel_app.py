@@ -38,6 +38,7 @@ import time  # noqa: E402
 import kombu  # noqa: E402
 import redis.sentinel  # noqa: E402
 
+
 def log_channel_close():
     """Diagnostics for a failure's report: kombu's channel close reads a BRPOP reply still
     in flight (``_in_poll``) and hands it back to the queue; log what it found."""
