@@ -38,13 +38,11 @@ The points, by name:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .topology_spec import SENTINEL_PING_PERIOD_MS
+from .topology_spec import SENTINEL_PING_PERIOD_MS, read_document
 
 __all__ = [
     "Address", "Point", "SentinelView", "NodeView", "Observation", "ZoneMapError",
@@ -246,25 +244,8 @@ def load_zone_map(path: str) -> Dict[str, str]:
     ``{"HOST[:PORT]": "ZONE", ...}``, ``{"ZONE": ["HOST[:PORT]", ...], ...}``, or a
     ``sentinelfast conf`` topology description (its nodes' and Sentinels' ``zone``).
     Keys are ``host:port`` or ``host`` (a host's every port)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ZoneMapError(f"cannot read {path}: {e.strerror or e}") from None
-    if os.path.splitext(path)[1].lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise ZoneMapError("a YAML zone map needs PyYAML: pip install 'sentinelfast[ops]'") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ZoneMapError(f"{path}: not valid YAML: {e}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ZoneMapError(f"{path}: not valid JSON: {e}") from None
+    data = read_document(path, ZoneMapError,
+                         "a YAML zone map needs PyYAML: pip install 'sentinelfast[ops]'")
     if not isinstance(data, dict) or not data:
         raise ZoneMapError(f"{path}: expected a mapping of hosts to zones")
     if "nodes" in data and "sentinels" in data:

@@ -49,7 +49,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Type
 
 # Sentinel PINGs an instance every min(down-after-milliseconds, 1000) ms (sentinel.c); a
 # down-after-milliseconds not above it lets the Sentinels fail over again from a master they
@@ -238,29 +238,36 @@ def parse_spec(data: Any) -> TopologySpec:
     return spec
 
 
-def load_spec(path: str) -> TopologySpec:
-    """Read a description from ``path``: ``.yaml`` / ``.yml`` with PyYAML (``pip install
-    sentinelfast[ops]``), anything else as JSON. Raises :class:`SpecError`."""
+def read_document(path: str, error: Type[Exception], yaml_missing: str) -> Any:
+    """The document in ``path``: ``.yaml`` / ``.yml`` with PyYAML, anything else as JSON.
+    Every failure raises ``error`` with a message naming the file (``yaml_missing`` when
+    the file is YAML and PyYAML is not installed)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise SpecError(f"cannot read {path}: {e.strerror or e}") from None
+        raise error(f"cannot read {path}: {e.strerror or e}") from None
     if os.path.splitext(path)[1].lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            raise SpecError("a YAML topology needs PyYAML: pip install 'sentinelfast[ops]' (or write it as JSON)") from None
+            raise error(yaml_missing) from None
         try:
-            data = yaml.safe_load(text)
+            return yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise SpecError(f"{path}: not valid YAML: {e}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise SpecError(f"{path}: not valid JSON: {e}") from None
-    return parse_spec(data)
+            raise error(f"{path}: not valid YAML: {e}") from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise error(f"{path}: not valid JSON: {e}") from None
+
+
+def load_spec(path: str) -> TopologySpec:
+    """Read a description from ``path``: ``.yaml`` / ``.yml`` with PyYAML (``pip install
+    sentinelfast[ops]``), anything else as JSON. Raises :class:`SpecError`."""
+    return parse_spec(read_document(
+        path, SpecError,
+        "a YAML topology needs PyYAML: pip install 'sentinelfast[ops]' (or write it as JSON)"))
 
 
 # Characters a value may hold to be written unquoted in redis.conf and survive Sentinel's
