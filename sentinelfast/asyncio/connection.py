@@ -1015,7 +1015,11 @@ class ConnectionPool:
                              **options: Any) -> Connection:
         """Take a connection (most recently used first), connected under its
         retry policy."""
-        connection = self._take()
+        return await self._connected(self._take())
+
+    async def _connected(self, connection: Connection) -> Connection:
+        """``connection``, taken by :meth:`_take`, connected under its retry policy;
+        released again if that fails."""
         try:
             if not connection.is_connected:
                 await connection.retry.call_with_retry(connection.connect,
@@ -1125,14 +1129,7 @@ class BlockingConnectionPool(ConnectionPool):
             except asyncio.TimeoutError:
                 raise ConnectionError("No connection available.") from None
             connection = self._take()
-        try:
-            if not connection.is_connected:
-                await connection.retry.call_with_retry(connection.connect,
-                                                       connection.disconnect)  # type: ignore[arg-type]
-        except BaseException:
-            await self.release(connection)
-            raise
-        return connection
+        return await self._connected(connection)
 
     async def release(self, connection: Connection) -> None:
         """Give a connection back and wake one waiting task."""
