@@ -6,7 +6,9 @@ Run as a program (tests/test_kombu_sentinel.py starts it with the virtualenv's p
 
 Settings: ``sentinels`` ([[host, port], ...]), ``master_name``, ``sentinel_kwargs`` (dict),
 ``ssl`` (kombu's ``Connection(ssl=...)`` dict, or null), ``interval`` (seconds between two
-publications), ``drain_timeout`` (seconds to wait for the last messages after the stop).
+publications), ``drain_timeout`` (seconds to wait for the last messages after the stop);
+optional: ``consume_delay`` (seconds of work for each queue message: a worker that runs
+behind the producer).
 
 What it does, as an application would: ``sentinelfast.install()`` first thing, before kombu
 is imported (kombu binds redis.sentinel's connection class when it is imported); then one
@@ -167,7 +169,11 @@ class Consumer:
         self.types = {}
 
     def on_message(self, kind):
+        delay = self.settings.get("consume_delay", 0) if kind == "queue" else 0
+
         def callback(body, message):
+            if delay:
+                time.sleep(delay)          # the task's work
             self.received[kind].append([body["n"], time.time()])
             self.last_sent[kind] = max(self.last_sent[kind], body["sent"])
             message.ack()
