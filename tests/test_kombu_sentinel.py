@@ -269,10 +269,10 @@ def test_kombu_sentinel_transport_through_planned_failover(fresh_topology, recor
 
 
 def test_kombu_worker_behind_through_planned_failover(fresh_topology, record_property):
-    """A worker slower than the producer (8 ms of work a message, one every 5 ms): the
+    """A worker slower than the producer (6 ms of work a message, one every 5 ms): the
     queue is never empty and a BRPOP reply is nearly always on its way when the failover
     moves the connections. Still none lost, and the backlog is consumed on the new master."""
-    app = App(settings_for(fresh_topology, consume_delay=0.008))
+    app = App(settings_for(fresh_topology, consume_delay=0.006))
     try:
         drill(fresh_topology, app, record_property)
     finally:
