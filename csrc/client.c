@@ -97,27 +97,53 @@ lock_single(sf_client *self)
 }
 
 /* Run `run(conn, arg...)` on a connection of this client. */
+/* Run one command (args) or a batch (commands) on the dedicated connection or one
+ * from the pool. `read_flags`: SF_READ_* for one command, never_decode for a batch. */
 static PyObject *
 with_connection(sf_client *self, PyObject *const *args, Py_ssize_t nargs, PyObject *commands,
-                int never_decode)
+                int read_flags)
 {
     PyObject *reply;
     if (self->connection != Py_None) {
         if (lock_single(self) < 0)
             return NULL;
         sf_conn *conn = (sf_conn *)self->connection;
-        reply = commands ? sf_retry_execute_many(conn, commands, never_decode)
-                         : sf_retry_execute(conn, args, nargs, never_decode);
+        reply = commands ? sf_retry_execute_many(conn, commands, read_flags)
+                         : sf_retry_execute(conn, args, nargs, read_flags);
         PyThread_release_lock(self->single_lock);
         return reply;
     }
     sf_conn *conn = sf_client_acquire(self);
     if (conn == NULL)
         return NULL;
-    reply = commands ? sf_retry_execute_many(conn, commands, never_decode)
-                     : sf_retry_execute(conn, args, nargs, never_decode);
+    reply = commands ? sf_retry_execute_many(conn, commands, read_flags)
+                     : sf_retry_execute(conn, args, nargs, read_flags);
     sf_client_give_back(self, conn);
     return reply;
+}
+
+/* Is `callback` (with its options) redis-py's sorted-set parser turning a WITHSCORES
+ * reply into (member, float) pairs? Then the reader builds the pairs itself
+ * (SF_SHAPE_SCORED_PAIRS), with no string object for a score. -1 on error. */
+static int
+scored_pairs_callback(PyObject *callback, PyObject *options)
+{
+    if (options == NULL || !sf_is_zset_range_parser(callback))
+        return 0;
+    PyObject *withscores = PyDict_GetItemString(options, "withscores");   /* borrowed */
+    PyObject *cast = PyDict_GetItemString(options, "score_cast_func");
+    if (withscores == NULL || (cast != NULL && cast != (PyObject *)&PyFloat_Type))
+        return 0;
+    return PyObject_IsTrue(withscores);
+}
+
+/* A reply the reader shaped: a list of (member, score) tuples. (A RESP2 reply as read
+ * holds no tuple; an empty list reads the same either way.) */
+static int
+is_scored_pairs(PyObject *reply)
+{
+    return PyList_CheckExact(reply) && PyList_GET_SIZE(reply) > 0
+           && PyTuple_CheckExact(PyList_GET_ITEM(reply, 0));
 }
 
 static PyObject *
@@ -133,28 +159,35 @@ client_execute_command(sf_client *self, PyObject *const *args, size_t nargsf, Py
         Py_XDECREF(o.callback_kwargs);
         return NULL;
     }
-    PyObject *reply = with_connection(self, args, nargs, NULL, o.never_decode);
-    if (reply == NULL) {
-        if (o.empty_response != NULL && PyErr_ExceptionMatches(self->st->ResponseError)) {
-            PyErr_Clear();
-            Py_XDECREF(o.callback_kwargs);
-            return Py_NewRef(o.empty_response);
-        }
+    PyObject *callback = sf_callback_lookup(self->response_callbacks, args[0]);
+    int read_flags = o.never_decode ? SF_READ_NEVER_DECODE : 0;
+    if (callback == NULL && PyErr_Occurred()) {
         Py_XDECREF(o.callback_kwargs);
         return NULL;
     }
-    PyObject *callback = sf_callback_lookup(self->response_callbacks, args[0]);
-    if (callback == NULL) {
-        Py_XDECREF(o.callback_kwargs);
-        if (PyErr_Occurred()) {
-            Py_DECREF(reply);
+    if (callback != NULL) {
+        int scored = scored_pairs_callback(callback, o.callback_kwargs);
+        if (scored < 0) {
+            Py_DECREF(callback);
+            Py_XDECREF(o.callback_kwargs);
             return NULL;
         }
-        return reply;
+        if (scored)
+            read_flags |= SF_READ_SCORED_PAIRS;
     }
-    PyObject *result = PyObject_VectorcallDict(callback, &reply, 1, o.callback_kwargs);
-    Py_DECREF(callback);
-    Py_DECREF(reply);
+    PyObject *reply = with_connection(self, args, nargs, NULL, read_flags);
+    PyObject *result = reply;
+    if (reply == NULL) {
+        if (o.empty_response != NULL && PyErr_ExceptionMatches(self->st->ResponseError)) {
+            PyErr_Clear();
+            result = Py_NewRef(o.empty_response);
+        }
+    }
+    else if (callback != NULL && !((read_flags & SF_READ_SCORED_PAIRS) && is_scored_pairs(reply))) {
+        result = PyObject_VectorcallDict(callback, &reply, 1, o.callback_kwargs);
+        Py_DECREF(reply);
+    }
+    Py_XDECREF(callback);
     Py_XDECREF(o.callback_kwargs);
     return result;
 }

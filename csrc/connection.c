@@ -561,7 +561,7 @@ demoted(sf_conn *c)
 }
 
 PyObject *
-sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_decode)
+sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int read_flags)
 {
     sf_conn_drop_if_out_of_step(c);
     if (prepare_exchange(c) < 0)
@@ -571,8 +571,11 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int never_d
         return NULL;
     if (send_buffer(c) < 0)
         return NULL;
-    c->reader_ctx.decode = c->decode_responses && !never_decode;
+    c->reader_ctx.decode = c->decode_responses && !(read_flags & SF_READ_NEVER_DECODE);
+    c->reader_ctx.shape = read_flags & SF_READ_SCORED_PAIRS ? SF_SHAPE_SCORED_PAIRS
+                                                            : SF_SHAPE_LIST;
     PyObject *reply = read_reply(c);
+    c->reader_ctx.shape = SF_SHAPE_LIST;
     if (reply == NULL)
         return NULL;
     if (check_in_step(c) < 0) {

@@ -112,11 +112,15 @@ void sf_conn_set_service(sf_conn *conn, PyObject *service);      /* 1 if an sf_c
 int sf_conn_ensure(sf_conn *c);
 void sf_conn_disconnect(sf_conn *c);
 
+/* How sf_conn_execute reads its reply (bits of `read_flags`). */
+#define SF_READ_NEVER_DECODE 1      /* bytes even with decode_responses (NEVER_DECODE) */
+#define SF_READ_SCORED_PAIRS 2      /* an array as SF_SHAPE_SCORED_PAIRS (resp_reader.h) */
+
 /* One command: encode, send, read its reply. An error reply is raised as the
  * exception redis-py raises for it (the connection stays usable); any other failure
  * closes the connection. Returns a new reference or NULL. */
 PyObject *sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs,
-                          int never_decode);
+                          int read_flags);
 
 /* Many commands (a sequence of argument tuples) in one write; returns the list of
  * replies, error replies as exception instances in place. */

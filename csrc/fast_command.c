@@ -5,9 +5,15 @@
  * method; called any other way (options, keywords) it runs redis-py's method, so the
  * result is redis-py's in every case. A subclass's execute_command is honoured (it is
  * looked up on the instance). It is a method descriptor: `obj.get(...)` binds
- * nothing. */
+ * nothing.
+ *
+ * A keys command (MGET) takes one list or tuple of keys: called with exactly one
+ * non-empty list or tuple it runs self.execute_command(NAME, *keys, keys=[*keys]),
+ * what redis-py's method sends and passes (its list_or_args), without that method's
+ * frame, import and list building; called any other way, redis-py's method runs. */
 #include "sentinelfast.h"
 
+#include <string.h>
 #include <structmember.h>
 
 #define FAST_COMMAND_MAX_ARITY 6
@@ -17,6 +23,7 @@ typedef struct {
     PyObject *name;             /* the command name sent, str */
     PyObject *fallback;         /* redis-py's method (a function taking self first) */
     PyObject *execute_command;  /* interned "execute_command" */
+    PyObject *keys_kwnames;     /* ("keys",) for a keys command, else NULL */
     Py_ssize_t arity;           /* positional arguments (after self) of the fast path */
     vectorcallfunc vectorcall;
 } sf_fast_command;
@@ -37,6 +44,39 @@ fast_command_call(sf_fast_command *self, PyObject *const *args, size_t nargsf,
     return PyObject_VectorcallMethod(self->execute_command, call, (size_t)(nargs + 1), NULL);
 }
 
+#define KEYS_ON_STACK 32
+
+/* [instance, [k1, ...]] -> instance.execute_command(NAME, k1, ..., keys=[k1, ...]) */
+static PyObject *
+fast_keys_command_call(sf_fast_command *self, PyObject *const *args, size_t nargsf,
+                       PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *keys = nargs == 2 ? args[1] : NULL;
+    if (kwnames != NULL || keys == NULL || !(PyList_CheckExact(keys) || PyTuple_CheckExact(keys))
+        || PySequence_Fast_GET_SIZE(keys) == 0)
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    PyObject *list = PySequence_List(keys);   /* a copy: the caller's list may change */
+    if (list == NULL)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    PyObject *stack[KEYS_ON_STACK + 3], **call = stack;
+    if (n > KEYS_ON_STACK && (call = PyMem_New(PyObject *, (size_t)n + 3)) == NULL) {
+        Py_DECREF(list);
+        return PyErr_NoMemory();
+    }
+    call[0] = args[0];
+    call[1] = self->name;
+    memcpy(call + 2, PySequence_Fast_ITEMS(list), (size_t)n * sizeof(PyObject *));
+    call[n + 2] = list;
+    PyObject *result = PyObject_VectorcallMethod(self->execute_command, call, (size_t)(n + 2),
+                                                 self->keys_kwnames);
+    if (call != stack)
+        PyMem_Free(call);
+    Py_DECREF(list);
+    return result;
+}
+
 static PyObject *
 fast_command_get(PyObject *self, PyObject *obj, PyObject *type)
 {
@@ -48,12 +88,17 @@ fast_command_get(PyObject *self, PyObject *obj, PyObject *type)
 static PyObject *
 fast_command_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"name", "fallback", "arity", NULL};
+    static char *kwlist[] = {"name", "fallback", "arity", "keys", NULL};
     PyObject *name, *fallback;
     Py_ssize_t arity;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOn:FastCommand", kwlist, &name, &fallback,
-                                     &arity))
+    int keys = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOn|$p:FastCommand", kwlist, &name, &fallback,
+                                     &arity, &keys))
         return NULL;
+    if (keys && arity != 1) {
+        PyErr_SetString(PyExc_ValueError, "a keys command takes one argument (arity 1)");
+        return NULL;
+    }
     if (arity < 0 || arity > FAST_COMMAND_MAX_ARITY) {
         PyErr_Format(PyExc_ValueError, "arity must be between 0 and %d",
                      FAST_COMMAND_MAX_ARITY);
@@ -71,10 +116,15 @@ fast_command_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
+    if (keys && (self->keys_kwnames = Py_BuildValue("(s)", "keys")) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->name = Py_NewRef(name);
     self->fallback = Py_NewRef(fallback);
     self->arity = arity;
-    self->vectorcall = (vectorcallfunc)fast_command_call;
+    self->vectorcall = keys ? (vectorcallfunc)fast_keys_command_call
+                            : (vectorcallfunc)fast_command_call;
     return (PyObject *)self;
 }
 
@@ -93,6 +143,7 @@ fast_command_clear(sf_fast_command *self)
     Py_CLEAR(self->name);
     Py_CLEAR(self->fallback);
     Py_CLEAR(self->execute_command);
+    Py_CLEAR(self->keys_kwnames);
     return 0;
 }
 

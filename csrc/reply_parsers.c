@@ -124,8 +124,8 @@ short_decimal_to_double(const char *s, Py_ssize_t n, double *out)
 }
 
 /* float(score) for a bytes or str score, without the generic float() path. */
-static PyObject *
-score_to_float(PyObject *score)
+PyObject *
+sf_score_to_float(PyObject *score)
 {
     const char *s = NULL;
     Py_ssize_t n = 0;
@@ -153,19 +153,33 @@ score_to_float(PyObject *score)
     return PyNumber_Float(score);   /* the exact error float() gives */
 }
 
+PyObject *
+sf_score_from_text(const char *text, Py_ssize_t len)
+{
+    double fast;
+    if (short_decimal_to_double(text, len, &fast))
+        return PyFloat_FromDouble(fast);
+    PyObject *score = PyBytes_FromStringAndSize(text, len);
+    if (score == NULL)
+        return NULL;
+    PyObject *v = sf_score_to_float(score);
+    Py_DECREF(score);
+    return v;
+}
+
 /* cast(score); a ValueError/TypeError is retried with float(score) first, as redis-py
  * does for scores in exponent form given to e.g. int. */
 static PyObject *
 cast_score(PyObject *cast, PyObject *score)
 {
     if (cast == (PyObject *)&PyFloat_Type)
-        return score_to_float(score);
+        return sf_score_to_float(score);
     PyObject *v = PyObject_CallOneArg(cast, score);
     if (v != NULL || !(PyErr_ExceptionMatches(PyExc_ValueError)
                        || PyErr_ExceptionMatches(PyExc_TypeError)))
         return v;
     PyErr_Clear();
-    PyObject *f = score_to_float(score);
+    PyObject *f = sf_score_to_float(score);
     if (f == NULL)
         return NULL;
     v = PyObject_CallOneArg(cast, f);
@@ -369,6 +383,13 @@ apply_callbacks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     return sf_apply_callbacks(args[0], args[1], args[2], args[3]);
+}
+
+int
+sf_is_zset_range_parser(PyObject *callback)
+{
+    return PyCFunction_Check(callback)
+           && PyCFunction_GET_FUNCTION(callback) == (PyCFunction)(void (*)(void))parse_zset_range;
 }
 
 PyMethodDef sf_reply_parser_methods[] = {

@@ -22,9 +22,11 @@
 #define MIN_STACK 8
 
 typedef struct {
-    PyObject *list;         /* owned; slots [filled, len) still NULL */
-    Py_ssize_t len;
-    Py_ssize_t filled;
+    PyObject *list;         /* owned; slots not filled yet are NULL */
+    Py_ssize_t len;         /* elements the array announced */
+    Py_ssize_t filled;      /* elements read */
+    PyObject *member;       /* a scored frame's member waiting for its score, or NULL */
+    int scored;             /* SF_SHAPE_SCORED_PAIRS: `list` holds len/2 (member, score) */
 } sf_frame;
 
 struct sf_reader {
@@ -65,6 +67,7 @@ drop_partial_reply(sf_reader *r)
     while (r->depth > 0) {
         r->depth--;
         Py_CLEAR(r->stack[r->depth].list);
+        Py_CLEAR(r->stack[r->depth].member);
     }
 }
 
@@ -279,7 +282,7 @@ make_string(sf_reader *r, const char *s, size_t n)
 }
 
 static int
-push_list(sf_reader *r, PyObject *list, Py_ssize_t len)
+push_list(sf_reader *r, PyObject *list, Py_ssize_t len, int scored)
 {
     if (r->depth == r->stack_cap) {
         size_t cap = r->stack_cap ? r->stack_cap * 2 : MIN_STACK;
@@ -293,43 +296,56 @@ push_list(sf_reader *r, PyObject *list, Py_ssize_t len)
         r->stack = stack;
         r->stack_cap = cap;
     }
-    r->stack[r->depth++] = (sf_frame){.list = list, .len = len, .filled = 0};
+    r->stack[r->depth++] = (sf_frame){.list = list, .len = len, .filled = 0, .scored = scored};
     return 0;
 }
 
 /* ---------------------------------------------------------------- parsing */
 
-/* The common case of a reply's elements: a bulk string wholly in the buffer, its
- * length of 1-18 digits without a leading zero, no header read yet. Read in one
- * pass, with no line search and no parse state: 1 with *obj set and the item
- * consumed, or 0 having changed nothing (the general path then reads it, and finds
- * any protocol error). */
+/* The common case of a reply's elements: a bulk string wholly in [p, lim), its
+ * length of 1-18 digits without a leading zero. Framed in one pass, with no line
+ * search and no parse state: the end of the item with *body and *len set, or NULL
+ * (the general path then reads it, and finds any protocol error). */
+static inline const char *
+frame_whole_bulk(const char *p, const char *lim, const char **body, size_t *len)
+{
+    if (lim - p < 7 || p[0] != '$' || p[1] < '1' || p[1] > '9')
+        return NULL;
+    const char *q = p + 2;
+    size_t n = (size_t)(p[1] - '0');
+    while (q < lim && *q >= '0' && *q <= '9' && q - p <= 18)
+        n = n * 10 + (size_t)(*q++ - '0');
+    if (lim - q < 2 || q[0] != '\r' || q[1] != '\n')
+        return NULL;
+    q += 2;
+    if ((size_t)(lim - q) < n + 2 || q[n] != '\r' || q[n + 1] != '\n')
+        return NULL;
+    *body = q;
+    *len = n;
+    return q + n + 2;
+}
+
+/* A whole bulk string (frame_whole_bulk) as the next item, no header read yet: 1 with
+ * *obj set and the item consumed, or 0 having changed nothing. */
 static inline int
 take_whole_bulk(sf_reader *r, PyObject **obj)
 {
-    if (r->bulk_len >= 0 || r->end - r->start < 7)   /* (r->buf may be NULL) */
+    if (r->bulk_len >= 0 || r->buf == NULL)
         return 0;
-    const char *p = r->buf + r->start, *lim = r->buf + r->end;
-    if (p[0] != '$' || p[1] < '1' || p[1] > '9')
-        return 0;
-    const char *q = p + 2;
-    size_t body = (size_t)(p[1] - '0');
-    while (q < lim && *q >= '0' && *q <= '9' && q - p <= 18)
-        body = body * 10 + (size_t)(*q++ - '0');
-    if (lim - q < 2 || q[0] != '\r' || q[1] != '\n')
-        return 0;
-    size_t head = (size_t)(q - p) + 2, avail = (size_t)(lim - p);
-    if (avail - head < body + 2 || p[head + body] != '\r' || p[head + body + 1] != '\n')
+    const char *p = r->buf + r->start, *body;
+    size_t len;
+    const char *next = frame_whole_bulk(p, r->buf + r->end, &body, &len);
+    if (next == NULL)
         return 0;
     if (!r->ctx->decode) {
-        *obj = PyBytes_FromStringAndSize(p + head, (Py_ssize_t)body);
+        *obj = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
         if (*obj == NULL)
             *obj = placeholder(r);
     }
     else {
-        *obj = make_string(r, p + head, body);
+        *obj = make_string(r, body, len);
     }
-    consume(r, head + body + 2);
+    consume(r, (size_t)(next - p));
     return 1;
 }
 
@@ -414,30 +430,96 @@ parse_item(sf_reader *r, PyObject **obj)
             PyErr_NoMemory();
             return break_stream(r);
         }
-        PyObject *list = PyList_New((Py_ssize_t)n);
+        int scored = r->depth == 0 && r->ctx->shape == SF_SHAPE_SCORED_PAIRS;
+        PyObject *list = PyList_New((Py_ssize_t)(scored ? n / 2 : n));
         if (list == NULL)
             return break_stream(r);   /* MemoryError: its elements cannot be placed */
         if (n == 0) {
             *obj = list;
             return ITEM;
         }
-        if (push_list(r, list, (Py_ssize_t)n) < 0)
+        if (push_list(r, list, (Py_ssize_t)n, scored) < 0)
             return break_stream(r);
         return OPENED;
     }
 }
 
+/* A scored frame's pair `index`: (its waiting member, score); `score` a new reference,
+ * or NULL with float()'s error set (deferred: the pair becomes None). */
+static void
+add_scored_pair(sf_reader *r, sf_frame *top, Py_ssize_t index, PyObject *score)
+{
+    PyObject *pair = score != NULL ? PyTuple_New(2) : NULL;
+    if (pair != NULL) {
+        PyTuple_SET_ITEM(pair, 0, top->member);   /* steals the member */
+        PyTuple_SET_ITEM(pair, 1, score);
+        top->member = NULL;
+    }
+    else {
+        Py_XDECREF(score);
+        Py_CLEAR(top->member);
+        pair = placeholder(r);
+    }
+    PyList_SET_ITEM(top->list, index, pair);
+}
+
+/* Put a complete element (a new reference, stolen) into the innermost open list:
+ * the next slot of a list; in a scored frame, a member waits for its score, and a
+ * score makes the pair (float(score), as redis-py's zset_score_pairs does). */
+static inline void
+add_element(sf_reader *r, sf_frame *top, PyObject *obj)
+{
+    if (!top->scored) {
+        PyList_SET_ITEM(top->list, top->filled, obj);
+    }
+    else if (top->filled % 2 == 0) {
+        top->member = obj;
+    }
+    else {
+        PyObject *score = sf_score_to_float(obj);
+        Py_DECREF(obj);
+        add_scored_pair(r, top, top->filled / 2, score);
+    }
+    top->filled++;
+}
+
 /* Whole bulk strings straight into the innermost open list, all but its last
- * element (sf_reader_next completes lists): the tight loop of large replies. */
+ * element (sf_reader_next completes lists): the tight loop of large replies. For
+ * bytes it frames them as take_whole_bulk does, with the position in a local and the
+ * reader's fields written once at the end; a score becomes a float straight from its
+ * text. */
 static inline void
 fill_innermost(sf_reader *r)
 {
     sf_frame *top = &r->stack[r->depth - 1];
     PyObject *item;
-    while (top->filled < top->len - 1 && take_whole_bulk(r, &item)) {
-        PyList_SET_ITEM(top->list, top->filled, item);   /* steals item */
-        top->filled++;
+    if (r->ctx->decode || r->bulk_len >= 0 || r->buf == NULL) {
+        while (top->filled < top->len - 1 && take_whole_bulk(r, &item))
+            add_element(r, top, item);
+        return;
     }
+    const char *begin = r->buf + r->start, *p = begin, *lim = r->buf + r->end, *body, *next;
+    Py_ssize_t filled = top->filled, last = top->len - 1;
+    size_t len;
+    while (filled < last && (next = frame_whole_bulk(p, lim, &body, &len)) != NULL) {
+        if (top->scored && filled % 2 == 1) {
+            add_scored_pair(r, top, filled / 2, sf_score_from_text(body, (Py_ssize_t)len));
+        }
+        else {
+            item = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
+            if (item == NULL)
+                item = placeholder(r);
+            if (top->scored)
+                top->member = item;
+            else
+                PyList_SET_ITEM(top->list, filled, item);   /* steals item */
+        }
+        filled++;
+        p = next;
+    }
+    top->filled = filled;
+    if (p != begin)
+        consume(r, (size_t)(p - begin));
 }
 
 int
@@ -459,14 +541,14 @@ sf_reader_next(sf_reader *r, PyObject **reply)
         /* A complete value: put it in its list; a list that is full is complete too. */
         while (r->depth > 0) {
             sf_frame *top = &r->stack[r->depth - 1];
-            PyList_SET_ITEM(top->list, top->filled, obj);   /* steals obj */
-            top->filled++;
+            add_element(r, top, obj);
             if (top->filled < top->len) {
                 obj = NULL;
                 break;
             }
             obj = top->list;
             top->list = NULL;
+            Py_CLEAR(top->member);      /* a scored array of odd length: the last is dropped */
             r->depth--;
         }
         if (obj == NULL) {

@@ -8,8 +8,19 @@
 
 #include "sentinelfast.h"
 
-/* How replies become objects: how to decode bulk and status strings, where a
- * deferred error waits. Owned by the reader's user (connection or Reader object). */
+/* How a top-level array is built (sf_reader_ctx.shape). */
+typedef enum {
+    SF_SHAPE_LIST = 0,          /* a list of its elements */
+    SF_SHAPE_SCORED_PAIRS,      /* [m1, s1, m2, s2, ...] -> [(m1, float(s1)), ...], what
+                                   redis-py's zset_score_pairs makes of a sorted-set reply
+                                   WITHSCORES (an odd last element dropped, float()'s
+                                   error raised once the reply is read), with no string
+                                   object made for a score */
+} sf_reply_shape;
+
+/* How replies become objects: how to decode bulk and status strings, how to shape
+ * the next reply, where a deferred error waits. Owned by the reader's user
+ * (connection or Reader object). */
 typedef struct {
     sf_state *st;
     int decode;             /* bulk/status strings -> str (decode_responses) */
@@ -17,6 +28,8 @@ typedef struct {
     PyObject *encoding;     /* borrowed from the owner */
     PyObject *errors;       /* borrowed from the owner */
     PyObject *pending_exc;  /* an error met while building a reply, raised once it is read */
+    int shape;              /* sf_reply_shape of a top-level array opened while it is set
+                               (the user sets it around the read of one reply) */
 } sf_reader_ctx;
 
 typedef struct sf_reader sf_reader;

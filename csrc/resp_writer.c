@@ -42,13 +42,11 @@ sf_buf_grow(sf_buf *b, size_t extra)
     return 0;
 }
 
-/* "<prefix><n>\r\n" (counts and lengths below 100, the usual ones, without a loop) */
-static int
-append_header(sf_buf *out, char prefix, size_t n)
+/* Write "<prefix><n>\r\n" at p (at most 23 bytes); the end. Counts and lengths below
+ * 100, the usual ones, without a loop. */
+static inline char *
+put_header(char *p, char prefix, size_t n)
 {
-    if (sf_buf_reserve(out, 24) < 0)
-        return -1;
-    char *p = out->data + out->len;
     *p++ = prefix;
     if (n < 10) {
         *p++ = (char)('0' + n);
@@ -69,20 +67,52 @@ append_header(sf_buf *out, char prefix, size_t n)
     }
     *p++ = '\r';
     *p++ = '\n';
+    return p;
+}
+
+#define HEADER_MAX 24
+
+static int
+append_header(sf_buf *out, char prefix, size_t n)
+{
+    if (sf_buf_reserve(out, HEADER_MAX) < 0)
+        return -1;
+    out->len = (size_t)(put_header(out->data + out->len, prefix, n) - out->data);
+    return 0;
+}
+
+/* "$<n>\r\n<s>\r\n", with one check of the room for it all. */
+static int
+append_bulk(sf_buf *out, const char *s, size_t n)
+{
+    if (n > SIZE_MAX - HEADER_MAX - 2) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (sf_buf_reserve(out, HEADER_MAX + n + 2) < 0)
+        return -1;
+    char *p = put_header(out->data + out->len, '$', n);
+    memcpy(p, s, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
     out->len = (size_t)(p - out->data);
     return 0;
 }
 
+/* An int that fits a long long, in decimal (what repr() gives). */
 static int
-append_bulk(sf_buf *out, const char *s, size_t n)
+append_integer(sf_buf *out, long long v)
 {
-    if (append_header(out, '$', n) < 0 || sf_buf_reserve(out, n + 2) < 0)
-        return -1;
-    memcpy(out->data + out->len, s, n);
-    out->len += n;
-    out->data[out->len++] = '\r';
-    out->data[out->len++] = '\n';
-    return 0;
+    char digits[24], *end = digits + sizeof digits, *p = end;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return append_bulk(out, p, (size_t)(end - p));
 }
 
 int
@@ -117,6 +147,9 @@ data_error(sf_state *st, PyObject *arg)
 static int
 append_str(sf_buf *out, const sf_encoder *enc, PyObject *arg)
 {
+    if (PyUnicode_IS_COMPACT_ASCII(arg) && enc->utf8_strict)   /* its bytes are its UTF-8 */
+        return append_bulk(out, (const char *)PyUnicode_DATA(arg),
+                           (size_t)PyUnicode_GET_LENGTH(arg));
     if (enc->utf8_strict) {
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
@@ -166,9 +199,7 @@ append_arg(sf_state *st, sf_buf *out, const sf_encoder *enc, PyObject *arg)
             return -1;
         if (overflow)
             return append_repr(out, arg);
-        char tmp[24];
-        int n = snprintf(tmp, sizeof tmp, "%lld", v);
-        return append_bulk(out, tmp, (size_t)n);
+        return append_integer(out, v);
     }
     if (PyBytes_Check(arg))
         return append_bulk(out, PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg));

@@ -200,17 +200,17 @@ service_epoch(sf_conn *conn)
 }
 
 PyObject *
-sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int never_decode)
+sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs, int read_flags)
 {
     unsigned long epoch = service_epoch(conn);
-    PyObject *reply = sf_conn_execute(conn, args, nargs, never_decode);
+    PyObject *reply = sf_conn_execute(conn, args, nargs, read_flags);
     if (reply != NULL || conn->retry == Py_None)
         return reply;
     policy p = {conn->retry, 0, NULL, NULL, 0};
     int failures = 0;
     while (reply == NULL && should_retry(conn, &p, &failures, epoch) == 1) {
         epoch = service_epoch(conn);
-        reply = sf_conn_execute(conn, args, nargs, never_decode);
+        reply = sf_conn_execute(conn, args, nargs, read_flags);
     }
     drop_policy(&p);
     return reply;

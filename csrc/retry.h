@@ -9,7 +9,7 @@
  * Before each retry the connection is closed, so the next attempt reconnects
  * (and, for Sentinel-managed connections, asks Sentinel for the address again). */
 PyObject *sf_retry_execute(sf_conn *conn, PyObject *const *args, Py_ssize_t nargs,
-                           int never_decode);
+                           int read_flags);
 
 /* The same for a batch of commands (pipelines). */
 PyObject *sf_retry_execute_many(sf_conn *conn, PyObject *commands, int never_decode);

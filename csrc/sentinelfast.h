@@ -138,6 +138,12 @@ extern PyMethodDef sf_reply_parser_methods[];   /* reply_parsers.c */
  * (redis-py's CaseInsensitiveDict keeps upper-case keys) are read directly; a
  * lower-case name, or any other mapping, goes through the mapping's get(). */
 PyObject *sf_callback_lookup(PyObject *callbacks, PyObject *name);   /* reply_parsers.c */
+/* float(score) of a sorted-set score, bit for bit and with float()'s errors (NULL with
+ * the error set): from the reply object (bytes or str), or from its text. */
+PyObject *sf_score_to_float(PyObject *score);                        /* reply_parsers.c */
+PyObject *sf_score_from_text(const char *text, Py_ssize_t len);      /* reply_parsers.c */
+/* Is `callback` the C ZRANGE-family parser (parse_zset_range)? */
+int sf_is_zset_range_parser(PyObject *callback);                     /* reply_parsers.c */
 /* stack: [(args, options)], replies: raw replies in the same order -> the replies
  * through their response callbacks (a new list). Error replies stay exception
  * instances; with an `EMPTY_RESPONSE` option an instance of `error_class` becomes

@@ -501,13 +501,16 @@ class PipelineCore(Client):
 
 @final
 class FastCommand:
-    """``FastCommand(name, fallback, arity)``: a method for a hot command. Called with
-    exactly ``arity`` positional arguments it runs ``self.execute_command(name, *args)``;
+    """``FastCommand(name, fallback, arity, *, keys=False)``: a method for a hot command.
+    Called with exactly ``arity`` positional arguments it runs
+    ``self.execute_command(name, *args)``; with ``keys=True`` (arity 1, MGET), called with
+    one non-empty list or tuple it runs ``self.execute_command(name, *keys, keys=[*keys])``;
     called any other way it runs ``fallback`` (redis-py's method). A method descriptor:
     ``__doc__``, ``__name__``, ``__qualname__``, ``__module__`` are the fallback's, and
     ``__wrapped__`` is the fallback."""
 
-    def __init__(self, name: str, fallback: Callable[..., Any], arity: int) -> None: ...
+    def __init__(self, name: str, fallback: Callable[..., Any], arity: int, *,
+                 keys: bool = False) -> None: ...
     @property
     def command(self) -> str:
         """The command name sent on the fast path."""
@@ -556,8 +559,12 @@ class Reader:
         """Append ``data[offset:offset + length]`` (``length=-1``: to the end).
         ValueError for an out-of-range offset or length; InvalidResponse once broken."""
         ...
-    def gets(self) -> _Reply | Literal[False]:
+    def gets(self, *, scored_pairs: bool = False) -> _Reply | Literal[False]:
         """The next complete reply, or False when more input is needed.
+
+        With ``scored_pairs``, a reply that is an array and starts in this call becomes
+        what redis-py's ``zset_score_pairs`` makes of it: ``[(member, float(score)), ...]``
+        (an odd last element dropped; float()'s error raised once the reply was read).
 
         Error replies are returned (not raised) as exception instances. InvalidResponse
         for a protocol error, MemoryError when a reply cannot be stored: after either the

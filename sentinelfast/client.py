@@ -164,9 +164,11 @@ class Redis(_core.Client, redis.Redis):  # type: ignore[misc]
 
     # The hottest commands: called with just their required arguments, they go to
     # execute_command directly (what redis-py's method would send: GET name,
-    # SET name value); with options or keywords, redis-py's method runs.
+    # SET name value; MGET with a list or tuple of keys); with options or keywords,
+    # redis-py's method runs.
     get = _core.FastCommand("GET", redis.Redis.get, 1)
     set = _core.FastCommand("SET", redis.Redis.set, 2)
+    mget = _core.FastCommand("MGET", redis.Redis.mget, 1, keys=True)
 
     def set_retry(self, retry: Retry) -> None:  # type: ignore[override]
         """Use ``retry`` for new connections and for those already in the pool (and

@@ -186,6 +186,40 @@ def test_subclass_execute_command_sees_every_command(topology, key):
     r.close()
 
 
+def test_mget_calls_execute_command_as_redis_pys_method(topology, key):
+    """The fast path of mget (one list or tuple) passes what redis-py's method passes:
+    the keys, and keys=<a new list of them>; other calls run redis-py's method."""
+    def traced(base):
+        class Traced(base):
+            def execute_command(self, *args, **options):
+                if args[0] == "MGET":
+                    seen.append((args, dict(options)))
+                return super().execute_command(*args, **options)
+        return Traced(port=topology.master.port)
+
+    calls = [lambda r: r.mget([key + "a", key + "b"]), lambda r: r.mget((key + "a",)),
+             lambda r: r.mget(key + "a", key + "b"), lambda r: r.mget([]),
+             lambda r: r.mget(key + "a"), lambda r: r.mget(keys=[key + "b"])]
+    outcomes = {}
+    for base in (redis.Redis, sf.Redis):
+        seen = []
+        r = traced(base)
+        r.set(key + "a", "1")
+        results = [call(r) for call in calls]
+        outcomes[base] = (results, seen)
+        r.close()
+    assert outcomes[sf.Redis] == outcomes[redis.Redis]
+    assert outcomes[sf.Redis][0][0] == [b"1", None]
+
+    keys = [key + "a"]
+    seen = []
+    r = traced(sf.Redis)
+    r.mget(keys)
+    assert seen[0][1]["keys"] == keys and seen[0][1]["keys"] is not keys
+    r.close()
+    assert sf.Redis.mget.__wrapped__ is redis.Redis.mget
+
+
 def test_get_and_set_methods_are_redis_pys(r, key):
     assert sf.Redis.get.__wrapped__ is redis.Redis.get
     assert sf.Redis.set.__doc__ == redis.Redis.set.__doc__
