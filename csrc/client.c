@@ -4,6 +4,7 @@
 #include "client.h"
 #include "pool.h"
 #include "retry.h"
+#include "resp_reader.h"
 
 #include <structmember.h>
 
@@ -122,28 +123,15 @@ with_connection(sf_client *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     return reply;
 }
 
-/* Is `callback` (with its options) redis-py's sorted-set parser turning a WITHSCORES
- * reply into (member, float) pairs? Then the reader builds the pairs itself
- * (SF_SHAPE_SCORED_PAIRS), with no string object for a score. -1 on error. */
+/* Did the reader build `reply` in `shape` (sf_callback_reply_shape), so that it is the
+ * callback's result already? A RESP2 reply as read holds no tuple; a reply that is no
+ * array is read as it is (an empty one reads the same either way), and the callback
+ * runs on it. */
 static int
-scored_pairs_callback(PyObject *callback, PyObject *options)
+is_shaped(PyObject *reply, int shape)
 {
-    if (options == NULL || !sf_is_zset_range_parser(callback))
-        return 0;
-    PyObject *withscores = PyDict_GetItemString(options, "withscores");   /* borrowed */
-    PyObject *cast = PyDict_GetItemString(options, "score_cast_func");
-    if (withscores == NULL || (cast != NULL && cast != (PyObject *)&PyFloat_Type))
-        return 0;
-    return PyObject_IsTrue(withscores);
-}
-
-/* A reply the reader shaped: a list of (member, score) tuples. (A RESP2 reply as read
- * holds no tuple; an empty list reads the same either way.) */
-static int
-is_scored_pairs(PyObject *reply)
-{
-    return PyList_CheckExact(reply) && PyList_GET_SIZE(reply) > 0
-           && PyTuple_CheckExact(PyList_GET_ITEM(reply, 0));
+    return shape == SF_SHAPE_SCORED_PAIRS && PyList_CheckExact(reply)
+           && PyList_GET_SIZE(reply) > 0 && PyTuple_CheckExact(PyList_GET_ITEM(reply, 0));
 }
 
 static PyObject *
@@ -160,21 +148,14 @@ client_execute_command(sf_client *self, PyObject *const *args, size_t nargsf, Py
         return NULL;
     }
     PyObject *callback = sf_callback_lookup(self->response_callbacks, args[0]);
-    int read_flags = o.never_decode ? SF_READ_NEVER_DECODE : 0;
-    if (callback == NULL && PyErr_Occurred()) {
+    int shape = callback != NULL ? sf_callback_reply_shape(callback, o.callback_kwargs)
+                                 : PyErr_Occurred() ? -1 : SF_SHAPE_LIST;
+    if (shape < 0) {
+        Py_XDECREF(callback);
         Py_XDECREF(o.callback_kwargs);
         return NULL;
     }
-    if (callback != NULL) {
-        int scored = scored_pairs_callback(callback, o.callback_kwargs);
-        if (scored < 0) {
-            Py_DECREF(callback);
-            Py_XDECREF(o.callback_kwargs);
-            return NULL;
-        }
-        if (scored)
-            read_flags |= SF_READ_SCORED_PAIRS;
-    }
+    int read_flags = (o.never_decode ? SF_READ_NEVER_DECODE : 0) | SF_READ_SHAPE(shape);
     PyObject *reply = with_connection(self, args, nargs, NULL, read_flags);
     PyObject *result = reply;
     if (reply == NULL) {
@@ -183,7 +164,7 @@ client_execute_command(sf_client *self, PyObject *const *args, size_t nargsf, Py
             result = Py_NewRef(o.empty_response);
         }
     }
-    else if (callback != NULL && !((read_flags & SF_READ_SCORED_PAIRS) && is_scored_pairs(reply))) {
+    else if (callback != NULL && !is_shaped(reply, shape)) {
         result = PyObject_VectorcallDict(callback, &reply, 1, o.callback_kwargs);
         Py_DECREF(reply);
     }

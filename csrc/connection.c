@@ -572,8 +572,7 @@ sf_conn_execute(sf_conn *c, PyObject *const *args, Py_ssize_t nargs, int read_fl
     if (send_buffer(c) < 0)
         return NULL;
     c->reader_ctx.decode = c->decode_responses && !(read_flags & SF_READ_NEVER_DECODE);
-    c->reader_ctx.shape = read_flags & SF_READ_SCORED_PAIRS ? SF_SHAPE_SCORED_PAIRS
-                                                            : SF_SHAPE_LIST;
+    c->reader_ctx.shape = read_flags >> 1;     /* SF_READ_SHAPE */
     PyObject *reply = read_reply(c);
     c->reader_ctx.shape = SF_SHAPE_LIST;
     if (reply == NULL)

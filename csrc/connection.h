@@ -112,9 +112,11 @@ void sf_conn_set_service(sf_conn *conn, PyObject *service);      /* 1 if an sf_c
 int sf_conn_ensure(sf_conn *c);
 void sf_conn_disconnect(sf_conn *c);
 
-/* How sf_conn_execute reads its reply (bits of `read_flags`). */
-#define SF_READ_NEVER_DECODE 1      /* bytes even with decode_responses (NEVER_DECODE) */
-#define SF_READ_SCORED_PAIRS 2      /* an array as SF_SHAPE_SCORED_PAIRS (resp_reader.h) */
+/* How sf_conn_execute reads its reply (`read_flags`): SF_READ_NEVER_DECODE for bytes
+ * even with decode_responses (NEVER_DECODE), or'ed with SF_READ_SHAPE(an
+ * sf_reply_shape, resp_reader.h) for how an array reply is built. */
+#define SF_READ_NEVER_DECODE 1
+#define SF_READ_SHAPE(shape) ((shape) << 1)
 
 /* One command: encode, send, read its reply. An error reply is raised as the
  * exception redis-py raises for it (the connection stays usable); any other failure

@@ -1,5 +1,6 @@
 /* sentinelfast._core: module definition (PEP 489 multi-phase init), module state,
  * the fork generation counter. */
+#include "resp_reader.h"
 #include "sentinelfast.h"
 
 #include "sentinel_monitor.h"
@@ -181,7 +182,9 @@ module_exec(PyObject *module)
         || PyModule_AddIntConstant(module, "HANDSHAKE_NOT_MASTER", SF_HANDSHAKE_NOT_MASTER) < 0
         || PyModule_AddIntConstant(module, "REPLY_VALUE", SF_REPLY_VALUE) < 0
         || PyModule_AddIntConstant(module, "REPLY_ERROR", SF_REPLY_ERROR) < 0
-        || PyModule_AddIntConstant(module, "REPLY_DEMOTED", SF_REPLY_DEMOTED) < 0)
+        || PyModule_AddIntConstant(module, "REPLY_DEMOTED", SF_REPLY_DEMOTED) < 0
+        || PyModule_AddIntConstant(module, "SHAPE_LIST", SF_SHAPE_LIST) < 0
+        || PyModule_AddIntConstant(module, "SHAPE_SCORED_PAIRS", SF_SHAPE_SCORED_PAIRS) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "HIREDIS_MAJOR", HIREDIS_MAJOR) < 0
         || PyModule_AddIntConstant(module, "HIREDIS_MINOR", HIREDIS_MINOR) < 0)

@@ -3,6 +3,7 @@
  * Each behaves exactly as its Python counterpart documented in
  * sentinelfast/commands/parsers.py. */
 #include "sentinelfast.h"
+#include "resp_reader.h"
 
 #include <string.h>
 
@@ -386,10 +387,17 @@ apply_callbacks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 int
-sf_is_zset_range_parser(PyObject *callback)
+sf_callback_reply_shape(PyObject *callback, PyObject *options)
 {
-    return PyCFunction_Check(callback)
-           && PyCFunction_GET_FUNCTION(callback) == (PyCFunction)(void (*)(void))parse_zset_range;
+    if (options == NULL || !PyCFunction_Check(callback)
+        || PyCFunction_GET_FUNCTION(callback) != (PyCFunction)(void (*)(void))parse_zset_range)
+        return SF_SHAPE_LIST;
+    PyObject *withscores = PyDict_GetItemString(options, "withscores");   /* borrowed */
+    PyObject *cast = PyDict_GetItemString(options, "score_cast_func");
+    if (withscores == NULL || (cast != NULL && cast != (PyObject *)&PyFloat_Type))
+        return SF_SHAPE_LIST;
+    int want = PyObject_IsTrue(withscores);
+    return want < 0 ? -1 : want ? SF_SHAPE_SCORED_PAIRS : SF_SHAPE_LIST;
 }
 
 PyMethodDef sf_reply_parser_methods[] = {

@@ -133,20 +133,26 @@ static PyObject *
 reader_gets(reader_obj *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     /* (no argument parser: gets() runs once a reply on the asyncio client's hot path) */
-    int scored = 0;
+    long shape = SF_SHAPE_LIST;
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     if (nargs != 0 || nkw > 1
-        || (nkw == 1
-            && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "scored_pairs"))) {
-        PyErr_SetString(PyExc_TypeError, "gets() takes only the keyword argument scored_pairs");
+        || (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "shape"))) {
+        PyErr_SetString(PyExc_TypeError, "gets() takes only the keyword argument shape");
         return NULL;
     }
-    if (nkw == 1 && (scored = PyObject_IsTrue(args[0])) < 0)
-        return NULL;
+    if (nkw == 1) {
+        shape = PyLong_AsLong(args[0]);
+        if (shape == -1 && PyErr_Occurred())
+            return NULL;
+        if (shape != SF_SHAPE_LIST && shape != SF_SHAPE_SCORED_PAIRS) {
+            PyErr_SetString(PyExc_ValueError, "shape must be one of the SHAPE_* constants");
+            return NULL;
+        }
+    }
     if (enter(self) < 0)
         return NULL;
     PyObject *reply = NULL;
-    self->ctx.shape = scored ? SF_SHAPE_SCORED_PAIRS : SF_SHAPE_LIST;
+    self->ctx.shape = (int)shape;
     int r = sf_reader_next(self->reader, &reply);
     self->ctx.shape = SF_SHAPE_LIST;
     leave(self);
@@ -186,10 +192,11 @@ static PyMethodDef reader_methods[] = {
      "feed(data, offset=0, length=-1)\n--\n\n"
      "Append data[offset:offset+length] (any bytes-like object) to the input."},
     {"gets", (PyCFunction)(void (*)(void))reader_gets, METH_FASTCALL | METH_KEYWORDS,
-     "gets(*, scored_pairs=False)\n--\n\n"
-     "The next complete reply, or False when more input is needed. With scored_pairs, "
-     "a reply that is an array and starts in this call becomes what redis-py's "
-     "zset_score_pairs makes of it, [(member, float(score)), ...]. Error replies are "
+     "gets(*, shape=SHAPE_LIST)\n--\n\n"
+     "The next complete reply, or False when more input is needed. `shape` says how a "
+     "reply that is an array and starts in this call is built: SHAPE_LIST a list, "
+     "SHAPE_SCORED_PAIRS what redis-py's zset_score_pairs makes of it "
+     "([(member, float(score)), ...]). Error replies are "
      "returned as exception instances (ResponseError and its subclasses). Raises "
      "InvalidResponse for a protocol error and MemoryError when a reply cannot be "
      "stored; after either the reader is broken and every call raises InvalidResponse. "

@@ -26,7 +26,8 @@ typedef struct {
     Py_ssize_t len;         /* elements the array announced */
     Py_ssize_t filled;      /* elements read */
     PyObject *member;       /* a scored frame's member waiting for its score, or NULL */
-    int scored;             /* SF_SHAPE_SCORED_PAIRS: `list` holds len/2 (member, score) */
+    int shape;              /* sf_reply_shape; SF_SHAPE_SCORED_PAIRS: `list` holds len/2
+                               (member, score) tuples */
 } sf_frame;
 
 struct sf_reader {
@@ -242,14 +243,22 @@ parse_integer(const char *s, size_t n, long long *out)
 
 /* ---------------------------------------------------------------- objects */
 
-/* An element could not be built: remember the first error, use None in its place. */
-static PyObject *
-placeholder(sf_reader *r)
+/* Something of the reply could not be built (the error is set): remember the first
+ * such error, raised once the whole reply is read. */
+static void
+defer_error(sf_reader *r)
 {
     if (r->ctx->pending_exc == NULL)
         r->ctx->pending_exc = sf_err_fetch();
     else
         PyErr_Clear();
+}
+
+/* An element could not be built: defer the error, use None in its place. */
+static PyObject *
+placeholder(sf_reader *r)
+{
+    defer_error(r);
     return Py_NewRef(Py_None);
 }
 
@@ -282,7 +291,7 @@ make_string(sf_reader *r, const char *s, size_t n)
 }
 
 static int
-push_list(sf_reader *r, PyObject *list, Py_ssize_t len, int scored)
+push_list(sf_reader *r, PyObject *list, Py_ssize_t len, int shape)
 {
     if (r->depth == r->stack_cap) {
         size_t cap = r->stack_cap ? r->stack_cap * 2 : MIN_STACK;
@@ -296,7 +305,7 @@ push_list(sf_reader *r, PyObject *list, Py_ssize_t len, int scored)
         r->stack = stack;
         r->stack_cap = cap;
     }
-    r->stack[r->depth++] = (sf_frame){.list = list, .len = len, .filled = 0, .scored = scored};
+    r->stack[r->depth++] = (sf_frame){.list = list, .len = len, .filled = 0, .shape = shape};
     return 0;
 }
 
@@ -430,15 +439,15 @@ parse_item(sf_reader *r, PyObject **obj)
             PyErr_NoMemory();
             return break_stream(r);
         }
-        int scored = r->depth == 0 && r->ctx->shape == SF_SHAPE_SCORED_PAIRS;
-        PyObject *list = PyList_New((Py_ssize_t)(scored ? n / 2 : n));
+        int shape = r->depth == 0 ? r->ctx->shape : SF_SHAPE_LIST;
+        PyObject *list = PyList_New((Py_ssize_t)(shape == SF_SHAPE_SCORED_PAIRS ? n / 2 : n));
         if (list == NULL)
             return break_stream(r);   /* MemoryError: its elements cannot be placed */
         if (n == 0) {
             *obj = list;
             return ITEM;
         }
-        if (push_list(r, list, (Py_ssize_t)n, scored) < 0)
+        if (push_list(r, list, (Py_ssize_t)n, shape) < 0)
             return break_stream(r);
         return OPENED;
     }
@@ -469,7 +478,7 @@ add_scored_pair(sf_reader *r, sf_frame *top, Py_ssize_t index, PyObject *score)
 static inline void
 add_element(sf_reader *r, sf_frame *top, PyObject *obj)
 {
-    if (!top->scored) {
+    if (top->shape == SF_SHAPE_LIST) {
         PyList_SET_ITEM(top->list, top->filled, obj);
     }
     else if (top->filled % 2 == 0) {
@@ -502,17 +511,17 @@ fill_innermost(sf_reader *r)
     Py_ssize_t filled = top->filled, last = top->len - 1;
     size_t len;
     while (filled < last && (next = frame_whole_bulk(p, lim, &body, &len)) != NULL) {
-        if (top->scored && filled % 2 == 1) {
+        if (top->shape == SF_SHAPE_SCORED_PAIRS && filled % 2 == 1) {
             add_scored_pair(r, top, filled / 2, sf_score_from_text(body, (Py_ssize_t)len));
         }
         else {
             item = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
             if (item == NULL)
                 item = placeholder(r);
-            if (top->scored)
-                top->member = item;
-            else
+            if (top->shape == SF_SHAPE_LIST)
                 PyList_SET_ITEM(top->list, filled, item);   /* steals item */
+            else
+                top->member = item;
         }
         filled++;
         p = next;

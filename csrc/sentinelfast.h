@@ -142,8 +142,11 @@ PyObject *sf_callback_lookup(PyObject *callbacks, PyObject *name);   /* reply_pa
  * the error set): from the reply object (bytes or str), or from its text. */
 PyObject *sf_score_to_float(PyObject *score);                        /* reply_parsers.c */
 PyObject *sf_score_from_text(const char *text, Py_ssize_t len);      /* reply_parsers.c */
-/* Is `callback` the C ZRANGE-family parser (parse_zset_range)? */
-int sf_is_zset_range_parser(PyObject *callback);                     /* reply_parsers.c */
+/* The sf_reply_shape (resp_reader.h) in which the reader builds a reply so that it is
+ * already what `callback` called with `options` (a dict or NULL) makes of an array:
+ * SF_SHAPE_SCORED_PAIRS for the C sorted-set parser with withscores (score_cast_func
+ * absent or float); 0 (a list): the callback has to run. -1 on error. */
+int sf_callback_reply_shape(PyObject *callback, PyObject *options);  /* reply_parsers.c */
 /* stack: [(args, options)], replies: raw replies in the same order -> the replies
  * through their response callbacks (a new list). Error replies stay exception
  * instances; with an `EMPTY_RESPONSE` option an instance of `error_class` becomes

@@ -39,6 +39,10 @@ REPLY_ERROR: Final[int]
 REPLY_DEMOTED: Final[int]
 """``classify_reply`` result: READONLY on a Sentinel master connection: forget the address,
 close the connection, raise ConnectionError (the retry policy reconnects)."""
+SHAPE_LIST: Final[int]
+"""``Reader.gets(shape=)``: an array reply as a list (the default)."""
+SHAPE_SCORED_PAIRS: Final[int]
+"""``Reader.gets(shape=)``: an array reply as redis-py's ``zset_score_pairs`` makes it."""
 
 @disjoint_base
 class Handshake:
@@ -559,12 +563,13 @@ class Reader:
         """Append ``data[offset:offset + length]`` (``length=-1``: to the end).
         ValueError for an out-of-range offset or length; InvalidResponse once broken."""
         ...
-    def gets(self, *, scored_pairs: bool = False) -> _Reply | Literal[False]:
+    def gets(self, *, shape: int = ...) -> _Reply | Literal[False]:
         """The next complete reply, or False when more input is needed.
 
-        With ``scored_pairs``, a reply that is an array and starts in this call becomes
-        what redis-py's ``zset_score_pairs`` makes of it: ``[(member, float(score)), ...]``
-        (an odd last element dropped; float()'s error raised once the reply was read).
+        ``shape`` says how a reply that is an array and starts in this call is built:
+        ``SHAPE_LIST`` (the default) a list; ``SHAPE_SCORED_PAIRS`` what redis-py's
+        ``zset_score_pairs`` makes of it, ``[(member, float(score)), ...]`` (an odd last
+        element dropped; float()'s error raised once the reply was read).
 
         Error replies are returned (not raised) as exception instances. InvalidResponse
         for a protocol error, MemoryError when a reply cannot be stored: after either the
