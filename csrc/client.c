@@ -97,7 +97,6 @@ lock_single(sf_client *self)
     return 0;
 }
 
-/* Run `run(conn, arg...)` on a connection of this client. */
 /* Run one command (args) or a batch (commands) on the dedicated connection or one
  * from the pool. `read_flags`: SF_READ_* for one command, never_decode for a batch. */
 static PyObject *
