@@ -1,6 +1,7 @@
 """The topology helper itself (sentinelfast.testing): starts what it says, cleans up everything."""
 
 import os
+import sys
 
 import pytest
 from conftest import Topology, testing
@@ -67,6 +68,31 @@ def test_node_pause_resume_and_restart(plain_server):
     plain_server.restart()
     assert plain_server.port == port and plain_server.pid != old_pid
     assert plain_server.command("PING") == b"PONG"
+
+
+def test_start_on_a_port_another_server_took_moves_to_another_port(plain_server, monkeypatch):
+    """Between find_free_port and the bind, another test run may start a server on the same
+    port: that server answers PING while ours exits with "Address already in use". start()
+    must not take the other server for ours (a test once read another server's keys)."""
+    module = sys.modules[testing.RedisServer.__module__]
+    real = module.find_free_port
+    offered = []
+
+    def taken_then_free(*args, **kwargs):
+        port = plain_server.port if not offered else real(*args, **kwargs)
+        offered.append(port)
+        return port
+
+    monkeypatch.setattr(module, "find_free_port", taken_then_free)
+    ours = testing.RedisServer("standalone", name="late")
+    try:
+        ours.start()
+        assert offered[0] == plain_server.port and len(offered) == 2
+        assert ours.port == offered[1] != plain_server.port
+        assert ours.info("server")["process_id"] == str(ours.pid)
+        assert plain_server.info("server")["process_id"] == str(plain_server.pid)
+    finally:
+        ours.stop()
 
 
 def _openssl(*args):

@@ -488,7 +488,13 @@ class RedisServer:
         log.debug("started %s: %s pid %d", self.name, " ".join(cmd), proc.pid)
 
     def _wait_answering(self, timeout: float) -> Optional[str]:
-        """Wait until the server answers PING. Returns None when it does, or an error text."""
+        """Wait until this process answers on its port. Returns None when it does, or an error text.
+
+        The answer must come from this process (``process_id`` of ``INFO server``): another test
+        run on this machine may have taken the same port between :func:`find_free_port` and the
+        bind, and a PING would then be answered by its server while ours exits with ``Address
+        already in use`` (a test once read another server's keys that way).
+        """
         deadline = time.monotonic() + timeout
         proc = self._proc
         assert proc is not None     # _spawn() ran
@@ -496,10 +502,15 @@ class RedisServer:
             if proc.poll() is not None:
                 return f"exited with status {proc.returncode}"
             try:
-                self.command("PING", timeout=0.5)
-                return None
+                info = self.info("server", timeout=0.5)
+                if info.get("process_id") == str(proc.pid):
+                    return None
             except RespError:
-                return None  # it answers (e.g. NOAUTH): it is up
+                # It answers but will not say who it is (NOAUTH without the password): ours if
+                # it is still running a moment later (a process that lost the port exits).
+                time.sleep(0.2)
+                if proc.poll() is None:
+                    return None
             except OSError:
                 pass
             if time.monotonic() > deadline:
